@@ -1,0 +1,108 @@
+/**
+ * A stage's readiness: which objects are checked, by which rule, and what
+ * their statuses add up to. Pure: live objects come in as a map.
+ */
+import type { ReadyChecks } from "../api/types.js";
+import type { Unstructured } from "./fields.js";
+import { compileHealthExprs, type CompiledHealthExpr } from "./health-exprs.js";
+import { computeStatus } from "./kstatus.js";
+import { groupOf, objectId, type ObjectRef } from "./refs.js";
+import { HealthStatus, type StatusResult } from "./status.js";
+
+export interface HealthPlanInput {
+  /** Position of the stage in `spec.stages`, for error field paths. */
+  stageIndex: number;
+  stageName: string;
+  /** The objects the stage applied. */
+  objects: readonly ObjectRef[];
+  readyChecks?: ReadyChecks;
+}
+
+export interface HealthPlan {
+  stageName: string;
+  /** `readyChecks.disableWait`: the caller applies and moves on without waiting. */
+  waitDisabled: boolean;
+  /**
+   * The objects whose live state decides readiness: every applied object, or
+   * only those named in `readyChecks.checks` (which may lie outside the stage).
+   */
+  targets: ObjectRef[];
+  exprs: CompiledHealthExpr[];
+}
+
+/** Live objects keyed by objectId(); undefined (or absent) means not found. */
+export type LiveObjects = ReadonlyMap<string, Unstructured | undefined>;
+
+export interface ObjectHealth extends StatusResult {
+  object: ObjectRef;
+}
+
+export interface StageHealth {
+  ready: boolean;
+  /** The first object in a terminal state; the wait ends as soon as there is one. */
+  failed?: ObjectHealth;
+  /** Every checked object that is not Current, in target order. */
+  pending: ObjectHealth[];
+  /** How many objects were checked. */
+  checked: number;
+}
+
+/**
+ * Decides what to check for one stage and compiles its CEL expressions (an
+ * invalid expression throws InvalidSpecError naming its field). Compiled even
+ * with disableWait, so a broken spec is reported the same way either way.
+ */
+export function planStageHealth(input: HealthPlanInput): HealthPlan {
+  const readyChecks = input.readyChecks ?? {};
+  const exprs = compileHealthExprs(readyChecks.exprs, `spec.stages[${input.stageIndex}].readyChecks`);
+  const wanted: readonly ObjectRef[] =
+    readyChecks.checks && readyChecks.checks.length > 0 ? readyChecks.checks : input.objects;
+  return {
+    stageName: input.stageName,
+    waitDisabled: readyChecks.disableWait === true,
+    targets: uniqueRefs(wanted),
+    exprs,
+  };
+}
+
+export interface EvaluateOptions {
+  /** Epoch milliseconds for time-dependent rules; default now. */
+  now?: number;
+}
+
+/** Aggregates the status of every target. Ready only when all are Current. */
+export function stageHealth(plan: HealthPlan, live: LiveObjects, options: EvaluateOptions = {}): StageHealth {
+  const pending: ObjectHealth[] = [];
+  let failed: ObjectHealth | undefined;
+  for (const ref of plan.targets) {
+    const result = objectHealth(ref, live.get(objectId(ref)), plan.exprs, options);
+    if (result.status === HealthStatus.Current) continue;
+    pending.push(result);
+    if (result.status === HealthStatus.Failed && !failed) failed = result;
+  }
+  const health: StageHealth = { ready: pending.length === 0, pending, checked: plan.targets.length };
+  if (failed) health.failed = failed;
+  return health;
+}
+
+function objectHealth(
+  ref: ObjectRef,
+  live: Unstructured | undefined,
+  exprs: readonly CompiledHealthExpr[],
+  options: EvaluateOptions,
+): ObjectHealth {
+  if (live === undefined) return { object: ref, status: HealthStatus.NotFound, message: "object not found" };
+  const group = groupOf(ref.apiVersion);
+  const expr = exprs.find((e) => e.group === group && e.kind === ref.kind);
+  const result = expr ? expr.evaluate(live) : computeStatus(live, options.now === undefined ? {} : { now: options.now });
+  return { object: ref, ...result };
+}
+
+function uniqueRefs(refs: readonly ObjectRef[]): ObjectRef[] {
+  const byId = new Map<string, ObjectRef>();
+  for (const ref of refs) {
+    const id = objectId(ref);
+    if (!byId.has(id)) byId.set(id, ref);
+  }
+  return [...byId.values()];
+}
