@@ -1,0 +1,89 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { WorkQueueMetrics } from "../kube/workqueue.js";
+import { listenOn } from "./listen.js";
+
+const CONTROLLER = "stageset";
+
+/**
+ * The controller's Prometheus series: the custom `stageset_*` metrics of the
+ * operations guide plus the `controller_runtime_*` and `workqueue_*` series
+ * dashboards built for Go controllers expect.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly reconcileTotal: Counter<"namespace" | "name" | "reason">;
+  readonly stageAppliedTotal: Counter<"namespace" | "name" | "stage">;
+  readonly driftCorrectedTotal: Counter<"namespace" | "name" | "stage">;
+  readonly updateDeferredTotal: Counter<"namespace" | "name">;
+  readonly webhookCertRenewalFailuresTotal: Counter;
+  readonly stageReady: Gauge<"namespace" | "stageset" | "stage">;
+  readonly runtimeReconcileTotal: Counter<"controller" | "result">;
+  readonly runtimeReconcileErrors: Counter<"controller">;
+  readonly runtimeReconcileTime: Histogram<"controller">;
+  readonly runtimeActiveWorkers: Gauge<"controller">;
+  readonly queueMetrics: WorkQueueMetrics;
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    this.reconcileTotal = new Counter({ name: "stageset_reconcile_total", help: "Reconciles by terminal Ready reason.", labelNames: ["namespace", "name", "reason"], registers });
+    this.stageAppliedTotal = new Counter({ name: "stageset_stage_applied_total", help: "Stages applied and verified.", labelNames: ["namespace", "name", "stage"], registers });
+    this.driftCorrectedTotal = new Counter({ name: "stageset_drift_corrected_total", help: "Out-of-band drift re-asserted on a steady-state reconcile.", labelNames: ["namespace", "name", "stage"], registers });
+    this.updateDeferredTotal = new Counter({ name: "stageset_update_deferred_total", help: "Rollouts held by a closed update window.", labelNames: ["namespace", "name"], registers });
+    this.webhookCertRenewalFailuresTotal = new Counter({ name: "stageset_webhook_cert_renewal_failures_total", help: "Failed self-signed webhook certificate renewals.", registers });
+    this.stageReady = new Gauge({ name: "stageset_stage_ready", help: "1 when a stage is Ready, else 0.", labelNames: ["namespace", "stageset", "stage"], registers });
+    this.runtimeReconcileTotal = new Counter({ name: "controller_runtime_reconcile_total", help: "Total number of reconciliations per controller.", labelNames: ["controller", "result"], registers });
+    this.runtimeReconcileErrors = new Counter({ name: "controller_runtime_reconcile_errors_total", help: "Total number of reconciliation errors per controller.", labelNames: ["controller"], registers });
+    this.runtimeReconcileTime = new Histogram({
+      name: "controller_runtime_reconcile_time_seconds",
+      help: "Length of time per reconciliation per controller.",
+      labelNames: ["controller"],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+      registers,
+    });
+    this.runtimeActiveWorkers = new Gauge({ name: "controller_runtime_active_workers", help: "Number of currently used workers per controller.", labelNames: ["controller"], registers });
+
+    const depth = new Gauge({ name: "workqueue_depth", help: "Current depth of workqueue.", labelNames: ["name"], registers });
+    const adds = new Counter({ name: "workqueue_adds_total", help: "Total number of adds handled by workqueue.", labelNames: ["name"], registers });
+    const retries = new Counter({ name: "workqueue_retries_total", help: "Total number of retries handled by workqueue.", labelNames: ["name"], registers });
+    const queueDuration = new Histogram({ name: "workqueue_queue_duration_seconds", help: "How long an item stays in workqueue before being requested.", labelNames: ["name"], buckets: [0.001, 0.01, 0.1, 1, 10, 60, 300], registers });
+    const workDuration = new Histogram({ name: "workqueue_work_duration_seconds", help: "How long processing an item from workqueue takes.", labelNames: ["name"], buckets: [0.001, 0.01, 0.1, 1, 10, 60, 300], registers });
+    this.queueMetrics = {
+      depth: (n) => depth.set({ name: CONTROLLER }, n),
+      added: () => adds.inc({ name: CONTROLLER }),
+      retried: () => retries.inc({ name: CONTROLLER }),
+      queueDuration: (s) => queueDuration.observe({ name: CONTROLLER }, s),
+      workDuration: (s) => workDuration.observe({ name: CONTROLLER }, s),
+    };
+  }
+
+  observeReconcile(seconds: number, result: "success" | "error" | "requeue" | "requeue_after"): void {
+    this.runtimeReconcileTime.observe({ controller: CONTROLLER }, seconds);
+    this.runtimeReconcileTotal.inc({ controller: CONTROLLER, result });
+    if (result === "error") this.runtimeReconcileErrors.inc({ controller: CONTROLLER });
+  }
+
+  /** Forgets the per-stage gauges of a deleted StageSet. */
+  forgetStageSet(namespace: string, name: string, stages: string[]): void {
+    for (const stage of stages) this.stageReady.remove({ namespace, stageset: name, stage });
+  }
+}
+
+/** Serves `/metrics` on `bindAddress` (`"0"` disables); resolves to the server and its port. */
+export async function serveMetrics(metrics: Metrics, bindAddress: string): Promise<{ server: Server; port: number } | undefined> {
+  if (bindAddress === "0" || bindAddress === "") return undefined;
+  const server = createServer((req, res) => {
+    if (req.method !== "GET" || new URL(req.url ?? "/", "http://x").pathname !== "/metrics") {
+      res.writeHead(404).end();
+      return;
+    }
+    metrics.registry
+      .metrics()
+      .then((body) => res.writeHead(200, { "content-type": metrics.registry.contentType }).end(body))
+      .catch((err: unknown) => res.writeHead(500).end(String(err)));
+  });
+  await listenOn(server, bindAddress);
+  return { server, port: (server.address() as AddressInfo).port };
+}
