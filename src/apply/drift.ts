@@ -1,0 +1,238 @@
+import { createHash } from "node:crypto";
+import type { KubeObject } from "../api/types.js";
+import { sameQuantity } from "./quantity.js";
+
+/**
+ * Drift detection without a dry-run: the desired object (what we apply, hence
+ * the fields we own after a forced server-side apply) must be contained in
+ * the live one. Containment forgives what the API server adds (defaults,
+ * status, other managers' fields) and the spellings it canonicalizes.
+ */
+
+// Set by the API server; never part of what we apply.
+const SERVER_OWNED_METADATA = new Set([
+  "uid",
+  "resourceVersion",
+  "generation",
+  "creationTimestamp",
+  "deletionTimestamp",
+  "deletionGracePeriodSeconds",
+  "managedFields",
+  "selfLink",
+  "generateName",
+  "name",
+  "namespace",
+]);
+
+// Parents whose scalar children are resource quantities ("500m" == "0.5").
+const QUANTITY_PARENTS = new Set([
+  "limits",
+  "requests",
+  "capacity",
+  "hard",
+  "overhead",
+  "allocatable",
+  "default",
+  "defaultRequest",
+  "max",
+  "min",
+  "maxLimitRequestRatio",
+]);
+const QUANTITY_KEYS = new Set(["sizeLimit", "storage"]);
+
+// List items carrying one of these (with distinct values) are matched by it,
+// so items other managers add (an injected sidecar, an extra env var) are not drift.
+const MERGE_KEYS = ["name", "containerPort", "mountPath", "devicePath", "port"];
+
+type Json = unknown;
+
+function isPlainObject(x: Json): x is Record<string, Json> {
+  return typeof x === "object" && x !== null && !Array.isArray(x);
+}
+
+function isEmpty(x: Json): boolean {
+  if (x === undefined || x === null) return true;
+  if (Array.isArray(x)) return x.length === 0;
+  if (isPlainObject(x)) return Object.keys(x).length === 0;
+  return false;
+}
+
+interface Walk {
+  paths: string[];
+  limit: number;
+}
+
+/**
+ * The paths (at most `limit`) where `live` does not hold what `desired` sets;
+ * empty when applying `desired` would change nothing we own.
+ */
+export function findDrift(desired: KubeObject, live: KubeObject | undefined, limit = 1): string[] {
+  if (!live) return ["<missing>"];
+  const walk: Walk = { paths: [], limit };
+  const want = comparable(desired);
+  const have = live as Record<string, Json>;
+  for (const [key, value] of Object.entries(want)) {
+    if (key === "apiVersion" || key === "kind" || key === "status") continue;
+    if (key === "metadata") compareMetadata(value, have.metadata, walk);
+    else compare(value, have[key], key, key, "", walk);
+    if (walk.paths.length >= walk.limit) break;
+  }
+  return walk.paths;
+}
+
+/** True when a server-side apply of `desired` would change the live object. */
+export function needsApply(desired: KubeObject, live: KubeObject | undefined): boolean {
+  return findDrift(desired, live, 1).length > 0;
+}
+
+/** Secret `stringData` is write-only: the server stores it base64-encoded under `data`. */
+function comparable(desired: KubeObject): Record<string, Json> {
+  if (desired.kind !== "Secret" || desired.apiVersion !== "v1" || !isPlainObject(desired.stringData)) return desired;
+  const data: Record<string, Json> = { ...(isPlainObject(desired.data) ? desired.data : {}) };
+  for (const [k, v] of Object.entries(desired.stringData)) {
+    data[k] = Buffer.from(String(v), "utf8").toString("base64");
+  }
+  const { stringData: _dropped, ...rest } = desired;
+  return { ...rest, data };
+}
+
+function compareMetadata(desired: Json, live: Json, walk: Walk): void {
+  if (!isPlainObject(desired)) return;
+  const have = isPlainObject(live) ? live : {};
+  for (const [key, value] of Object.entries(desired)) {
+    if (SERVER_OWNED_METADATA.has(key)) continue;
+    if (key === "finalizers") {
+      const present = new Set(Array.isArray(have.finalizers) ? have.finalizers : []);
+      if (Array.isArray(value) && !value.every((f) => present.has(f))) note(walk, "metadata.finalizers");
+      continue;
+    }
+    compare(value, have[key], `metadata.${key}`, key, "metadata", walk);
+    if (walk.paths.length >= walk.limit) return;
+  }
+}
+
+function note(walk: Walk, path: string): void {
+  if (walk.paths.length < walk.limit) walk.paths.push(path);
+}
+
+function compare(desired: Json, live: Json, path: string, key: string, parentKey: string, walk: Walk): void {
+  if (walk.paths.length >= walk.limit) return;
+  // null means "no opinion" in an apply configuration (kustomize renders `creationTimestamp: null`).
+  if (desired === undefined || desired === null) return;
+  if (isEmpty(desired) && isEmpty(live)) return;
+  if (isPlainObject(desired)) {
+    if (!isPlainObject(live)) return note(walk, path);
+    for (const [k, v] of Object.entries(desired)) {
+      compare(v, live[k], `${path}.${k}`, k, key, walk);
+      if (walk.paths.length >= walk.limit) return;
+    }
+    return;
+  }
+  if (Array.isArray(desired)) {
+    if (!Array.isArray(live)) return note(walk, path);
+    return compareList(desired, live, path, key, walk);
+  }
+  if (!sameScalar(desired, live, key, parentKey)) note(walk, path);
+}
+
+function compareList(desired: Json[], live: Json[], path: string, key: string, walk: Walk): void {
+  const mergeKey = mergeKeyOf(desired);
+  if (mergeKey) {
+    const byKey = new Map<Json, Json>();
+    for (const item of live) if (isPlainObject(item)) byKey.set(item[mergeKey], item);
+    for (const item of desired as Record<string, Json>[]) {
+      const k = item[mergeKey];
+      const match = byKey.get(k);
+      if (match === undefined) return note(walk, `${path}[${mergeKey}=${String(k)}]`);
+      compare(item, match, `${path}[${mergeKey}=${String(k)}]`, key, key, walk);
+      if (walk.paths.length >= walk.limit) return;
+    }
+    return;
+  }
+  if (desired.length !== live.length) return note(walk, path);
+  for (let i = 0; i < desired.length; i++) {
+    compare(desired[i], live[i], `${path}[${i}]`, key, key, walk);
+    if (walk.paths.length >= walk.limit) return;
+  }
+}
+
+function mergeKeyOf(items: Json[]): string | undefined {
+  if (items.length === 0 || !items.every(isPlainObject)) return undefined;
+  const objects = items as Record<string, Json>[];
+  for (const candidate of MERGE_KEYS) {
+    const values = objects.map((o) => o[candidate]);
+    if (values.every((v) => typeof v === "string" || typeof v === "number") && new Set(values).size === values.length) {
+      return candidate;
+    }
+  }
+  return undefined;
+}
+
+function sameScalar(desired: Json, live: Json, key: string, parentKey: string): boolean {
+  if (desired === live) return true;
+  if (live === undefined || live === null) return false;
+  if (QUANTITY_PARENTS.has(parentKey) || QUANTITY_KEYS.has(key)) {
+    if (sameQuantity(desired, live)) return true;
+  }
+  // int-or-string fields: 8080 and "8080" are the same port.
+  if (typeof desired === "number" && typeof live === "string") return String(desired) === live;
+  if (typeof desired === "string" && typeof live === "number") return desired === String(live);
+  return false;
+}
+
+/** A stable digest of an object (key order does not matter). */
+export function digestOf(obj: Json): string {
+  return createHash("sha256").update(stableJson(obj)).digest("hex");
+}
+
+function stableJson(x: Json): string {
+  if (Array.isArray(x)) return `[${x.map(stableJson).join(",")}]`;
+  if (isPlainObject(x)) {
+    const keys = Object.keys(x).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${stableJson(x[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(x) ?? "null";
+}
+
+/**
+ * Remembers objects whose live state the API server keeps spelling
+ * differently from what we apply (a defaulting webhook, a canonical form
+ * the comparison does not know). After one apply whose answer still is not
+ * a superset of the desired object, the pair (live resourceVersion, desired
+ * digest) is settled: the object is not re-applied until either changes.
+ * Keyed by uid, so memory is bounded by the number of managed objects.
+ */
+export class AppliedStateMemo {
+  readonly #capacity: number;
+  readonly #settled = new Map<string, { resourceVersion: string; digest: string }>();
+
+  constructor(capacity = 100_000) {
+    this.#capacity = capacity;
+  }
+
+  get size(): number {
+    return this.#settled.size;
+  }
+
+  remember(live: KubeObject, desired: KubeObject): void {
+    const { uid, resourceVersion } = live.metadata;
+    if (!uid || !resourceVersion) return;
+    this.#settled.delete(uid);
+    if (this.#settled.size >= this.#capacity) {
+      const oldest = this.#settled.keys().next().value;
+      if (oldest !== undefined) this.#settled.delete(oldest);
+    }
+    this.#settled.set(uid, { resourceVersion, digest: digestOf(desired) });
+  }
+
+  isSettled(live: KubeObject, desired: KubeObject): boolean {
+    const { uid, resourceVersion } = live.metadata;
+    if (!uid) return false;
+    const entry = this.#settled.get(uid);
+    return entry !== undefined && entry.resourceVersion === resourceVersion && entry.digest === digestOf(desired);
+  }
+
+  forget(uid: string): void {
+    this.#settled.delete(uid);
+  }
+}

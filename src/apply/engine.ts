@@ -1,0 +1,383 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { FIELD_MANAGER, type ConflictPolicy, type KubeObject } from "../api/types.js";
+import { StageFailedError, StageSetError } from "../errors.js";
+import { KindNotFoundError, KubeApiError } from "../kube/errors.js";
+import { forEachBounded } from "./concurrency.js";
+import { retryTransient } from "./retry.js";
+import { decideConflict, holdsData, isImmutableFieldError } from "./conflicts.js";
+import { crdServing, isCrd, kindInfoFromCrd, waitForServedKinds } from "./crds.js";
+import { AppliedStateMemo, needsApply } from "./drift.js";
+import { ConflictPolicyError, ObjectOperationError, UnknownKindError } from "./errors.js";
+import { apiServerMessage } from "./messages.js";
+import {
+  assertNoDuplicates,
+  assertWellFormed,
+  describeObject,
+  isFoundational,
+  kindKey,
+  labelSelector,
+  managedLabels,
+  objectId,
+  placeObject,
+  refOf,
+  sortForApply,
+  withLabels,
+  type StageSetRef,
+} from "./objects.js";
+import type { ApplyClient, KindInfo, ObjectRef } from "./ports.js";
+
+export type ApplyOutcome = "created" | "configured" | "unchanged" | "recreated" | "skipped";
+
+export interface ChangeSetEntry {
+  /** Inventory id (`namespace_name_group_kind`). */
+  id: string;
+  ref: ObjectRef;
+  outcome: ApplyOutcome;
+  /** Why an object was skipped or recreated (the API server's refusal). */
+  message?: string;
+}
+
+export interface ChangeSet {
+  /** One entry per object, in apply order. */
+  entries: ChangeSetEntry[];
+  /** Objects that existed with this stage's labels and differed from the desired state. */
+  driftCorrected: number;
+  /** The objects as sent (namespaced and labelled), in apply order: the stage's new inventory. */
+  applied: KubeObject[];
+}
+
+export interface ApplyStageOptions {
+  client: ApplyClient;
+  stageSet: StageSetRef;
+  stage: string;
+  objects: readonly KubeObject[];
+  conflictPolicy?: ConflictPolicy;
+  /** The stage's `force: true`: Recreate unless `conflictPolicy.default` says otherwise. */
+  force?: boolean;
+  /** Requests in flight at once; default 10. */
+  concurrency?: number;
+  fieldManager?: string;
+  dryRun?: boolean;
+  /** Labels stamped on every object besides the managed-object labels (the ApplySet `part-of` label in hybrid mode). */
+  extraLabels?: Record<string, string>;
+  /** Keep one per controller process so objects the server keeps normalizing are not re-applied every run. */
+  memo?: AppliedStateMemo;
+  /** How long to wait for a stage's CRDs to be Established; default 60s. */
+  crdTimeoutMs?: number;
+  /** How long a Recreate waits for the old object to be gone; default 60s. */
+  deleteTimeoutMs?: number;
+}
+
+const DEFAULT_CONCURRENCY = 10;
+const DEFAULT_WAIT_MS = 60_000;
+
+/**
+ * Server-side applies one stage's objects: CRDs and Namespaces first, custom
+ * resources once their CRD is Established, each object only when the live
+ * one lacks something we set (found by one labelled list per kind and
+ * namespace, so a stage with nothing to change makes no write).
+ */
+export async function applyStage(options: ApplyStageOptions): Promise<ChangeSet> {
+  const run = new StageApply(options);
+  return run.execute();
+}
+
+class StageApply {
+  readonly #o: ApplyStageOptions;
+  readonly #client: ApplyClient;
+  readonly #memo: AppliedStateMemo;
+  readonly #ownLabels: Record<string, string>;
+  readonly #fieldManager: string;
+  #driftCorrected = 0;
+
+  constructor(options: ApplyStageOptions) {
+    this.#o = options;
+    this.#client = options.client;
+    this.#memo = options.memo ?? new AppliedStateMemo();
+    this.#ownLabels = managedLabels(options.stageSet, options.stage);
+    this.#fieldManager = options.fieldManager ?? FIELD_MANAGER;
+  }
+
+  async execute(): Promise<ChangeSet> {
+    const { stage } = this.#o;
+    for (const obj of this.#o.objects) assertWellFormed(obj, stage);
+    const { kinds, awaitingCrd } = await this.#resolveKinds();
+    const labels = { ...this.#o.extraLabels, ...this.#ownLabels };
+    const desired = sortForApply(
+      this.#o.objects.map((obj) => {
+        const info = kinds.get(kindKey(obj.apiVersion, obj.kind))!;
+        return withLabels(placeObject(obj, info.namespaced, this.#o.stageSet.namespace, stage), labels);
+      }),
+    );
+    assertNoDuplicates(desired, stage);
+
+    const first = desired.filter(isFoundational);
+    const rest = desired.filter((o) => !isFoundational(o));
+    const entries: ChangeSetEntry[] = await this.#applyBatch(first);
+
+    if (awaitingCrd.size > 0) {
+      if (this.#o.dryRun) {
+        // The kinds do not exist yet, so the server cannot dry-run their objects.
+        const now = rest.filter((o) => !awaitingCrd.has(kindKey(o.apiVersion, o.kind)));
+        const later = rest.filter((o) => awaitingCrd.has(kindKey(o.apiVersion, o.kind)));
+        entries.push(...(await this.#applyBatch(now)));
+        entries.push(...later.map((o) => entry(o, "created")));
+        return this.#changeSet(desired, entries);
+      }
+      const crds = first.filter(isCrd);
+      const needed = crds.filter((crd) =>
+        [...awaitingCrd.values()].some((k) => crdServing([crd], k.apiVersion, k.kind) !== undefined),
+      );
+      await waitForServedKinds(this.#client, needed, [...awaitingCrd.values()], {
+        stage,
+        timeoutMs: this.#o.crdTimeoutMs ?? DEFAULT_WAIT_MS,
+      });
+    }
+    entries.push(...(await this.#applyBatch(rest)));
+    return this.#changeSet(desired, entries);
+  }
+
+  #changeSet(desired: KubeObject[], entries: ChangeSetEntry[]): ChangeSet {
+    return { entries, driftCorrected: this.#driftCorrected, applied: desired };
+  }
+
+  /**
+   * Discovery for every kind of the stage. A kind the API server does not
+   * serve yet is fine when a CRD in the same stage defines it: its objects
+   * wait for that CRD.
+   */
+  async #resolveKinds(): Promise<{
+    kinds: Map<string, KindInfo>;
+    awaitingCrd: Map<string, { apiVersion: string; kind: string }>;
+  }> {
+    const kinds = new Map<string, KindInfo>();
+    const awaitingCrd = new Map<string, { apiVersion: string; kind: string }>();
+    const firstOfKind = new Map<string, KubeObject>();
+    for (const obj of this.#o.objects) {
+      const key = kindKey(obj.apiVersion, obj.kind);
+      if (!firstOfKind.has(key)) firstOfKind.set(key, obj);
+    }
+    const stageCrds = this.#o.objects.filter(isCrd);
+    await forEachBounded([...firstOfKind.entries()], this.#concurrency(), async ([key, obj]) => {
+      try {
+        kinds.set(key, await this.#client.resourceFor(obj.apiVersion, obj.kind));
+      } catch (err) {
+        if (!(err instanceof KindNotFoundError)) throw this.#objectError(obj, "looking up the kind of", err);
+        const crd = crdServing(stageCrds, obj.apiVersion, obj.kind);
+        if (!crd) {
+          throw new UnknownKindError(
+            objectId(obj),
+            `stage "${this.#o.stage}": ${describeObject(obj)}: the API server does not serve kind ${obj.kind} in ` +
+              `${obj.apiVersion} and no matching CRD installed; add its CustomResourceDefinition to this stage or an ` +
+              `earlier one, or correct apiVersion/kind`,
+            { cause: err },
+          );
+        }
+        kinds.set(key, kindInfoFromCrd(crd, obj.apiVersion, obj.kind));
+        awaitingCrd.set(key, { apiVersion: obj.apiVersion, kind: obj.kind });
+      }
+    });
+    return { kinds, awaitingCrd };
+  }
+
+  #concurrency(): number {
+    return this.#o.concurrency ?? DEFAULT_CONCURRENCY;
+  }
+
+  async #applyBatch(objects: KubeObject[]): Promise<ChangeSetEntry[]> {
+    if (objects.length === 0) return [];
+    const managed = await this.#listLive(collectionsOf(objects), labelSelector(this.#ownLabels));
+    const unmanaged = await this.#listUnmanaged(objects, managed);
+    const results: ChangeSetEntry[] = new Array(objects.length);
+    await forEachBounded(objects, this.#concurrency(), async (obj, i) => {
+      const id = objectId(obj);
+      results[i] = await this.#applyOne(obj, managed.get(id), unmanaged.has(id) ? unmanaged.get(id) : NOT_LOOKED_UP);
+    });
+    return results;
+  }
+
+  /**
+   * Objects missing from this stage's labelled list are new, or exist without
+   * our labels (adoption). Where many of one kind are missing (a first
+   * apply), one unlabelled list per collection replaces a get per object.
+   * Returns id → live object (undefined: does not exist) for what it looked up.
+   */
+  async #listUnmanaged(objects: KubeObject[], managed: Map<string, KubeObject>): Promise<Map<string, KubeObject | undefined>> {
+    const missing = objects.filter((o) => !managed.has(objectId(o)));
+    const byCollection = new Map<string, KubeObject[]>();
+    for (const obj of missing) {
+      const key = collectionKey(obj);
+      const list = byCollection.get(key);
+      if (list) list.push(obj);
+      else byCollection.set(key, [obj]);
+    }
+    const worthListing = [...byCollection.values()].filter((objs) => objs.length > LIST_INSTEAD_OF_GET).flat();
+    const found = new Map<string, KubeObject | undefined>();
+    if (worthListing.length === 0) return found;
+    const wanted = new Set(worthListing.map(objectId));
+    let live: Map<string, KubeObject>;
+    try {
+      live = await this.#listLive(collectionsOf(worthListing), undefined, wanted);
+    } catch {
+      return found; // e.g. list allowed only with a selector: fall back to a get each
+    }
+    for (const id of wanted) found.set(id, live.get(id));
+    return found;
+  }
+
+  /** Live objects by id, one list per kind and namespace. */
+  async #listLive(
+    collections: { apiVersion: string; kind: string; namespace?: string }[],
+    selector: string | undefined,
+    wanted?: ReadonlySet<string>,
+  ): Promise<Map<string, KubeObject>> {
+    const live = new Map<string, KubeObject>();
+    await forEachBounded(collections, this.#concurrency(), async (c) => {
+      let list;
+      try {
+        list = await retryTransient(() =>
+          this.#client.listAll(c.apiVersion, c.kind, { ...c, ...(selector ? { labelSelector: selector } : {}) }),
+        );
+      } catch (err) {
+        const where = c.namespace ? ` in namespace ${c.namespace}` : "";
+        throw new ObjectOperationError(
+          `${c.kind}${where}`,
+          `stage "${this.#o.stage}": listing ${c.kind} (${c.apiVersion})${where} failed: ${apiServerMessage(err)}`,
+          err,
+        );
+      }
+      for (const item of list.items) {
+        const id = objectId({ ...item, apiVersion: c.apiVersion, kind: c.kind });
+        if (!wanted || wanted.has(id)) live.set(id, item);
+      }
+    });
+    return live;
+  }
+
+  async #applyOne(
+    obj: KubeObject,
+    listed: KubeObject | undefined,
+    unmanaged: KubeObject | undefined | typeof NOT_LOOKED_UP,
+  ): Promise<ChangeSetEntry> {
+    if (listed && (!needsApply(obj, listed) || this.#memo.isSettled(listed, obj))) return entry(obj, "unchanged");
+    // Not labelled for this stage: new, or existing and about to be adopted.
+    let live = listed ?? (unmanaged === NOT_LOOKED_UP ? undefined : unmanaged);
+    if (!listed && unmanaged === NOT_LOOKED_UP) {
+      try {
+        live = await retryTransient(() => this.#client.get(refOf(obj)));
+      } catch (err) {
+        throw this.#objectError(obj, "reading", err);
+      }
+    }
+    try {
+      await this.#send(obj);
+      if (listed) this.#driftCorrected++;
+      return entry(obj, live ? "configured" : "created");
+    } catch (err) {
+      if (!live || !isImmutableFieldError(err)) throw this.#objectError(obj, "applying", err);
+      return this.#resolveConflict(obj, live, err);
+    }
+  }
+
+  async #send(obj: KubeObject): Promise<void> {
+    const result = await retryTransient(() =>
+      this.#client.apply(obj, { fieldManager: this.#fieldManager, force: true, dryRun: this.#o.dryRun }),
+    );
+    if (!this.#o.dryRun && result && needsApply(obj, result)) this.#memo.remember(result, obj);
+  }
+
+  async #resolveConflict(obj: KubeObject, live: KubeObject, err: unknown): Promise<ChangeSetEntry> {
+    const { stage, conflictPolicy, force } = this.#o;
+    const ref = refOf(obj);
+    const what = describeObject(obj);
+    const refusal = apiServerMessage(err);
+    const decision = decideConflict(ref, conflictPolicy, force === true);
+    switch (decision.action) {
+      case "KeepExisting":
+        return entry(obj, "skipped", refusal);
+      case "Fail":
+        throw new ConflictPolicyError(
+          objectId(obj),
+          `stage "${stage}": ${what} cannot be changed in place: ${refusal}; add a conflictPolicy rule with action ` +
+            `Recreate to replace it (or KeepExisting to leave the live object as it is)`,
+          { cause: err },
+        );
+      case "Recreate":
+        if (holdsData(ref) && !decision.allowDataLoss) {
+          const by = decision.ruleIndex === undefined ? "the stage's default Recreate" : `conflictPolicy.rules[${decision.ruleIndex}]`;
+          throw new ConflictPolicyError(
+            objectId(obj),
+            `stage "${stage}": ${what} cannot be changed in place (${refusal}) and recreating it would delete the data ` +
+              `it holds, so ${by} was refused; set allowDataLoss: true on a conflictPolicy rule targeting it to accept that`,
+            { cause: err },
+          );
+        }
+        if (!this.#o.dryRun) await this.#recreate(obj, live);
+        return entry(obj, "recreated", refusal);
+    }
+  }
+
+  async #recreate(obj: KubeObject, live: KubeObject): Promise<void> {
+    const ref = refOf(obj);
+    const uid = live.metadata.uid;
+    try {
+      // Background: the object leaves the API at once; the garbage collector
+      // removes its dependents (a Job's pods) afterwards.
+      await this.#client.delete(ref, { propagationPolicy: "Background", ...(uid ? { preconditions: { uid } } : {}) });
+      await this.#waitGone(ref, uid);
+      await this.#send(obj);
+    } catch (err) {
+      if (err instanceof StageSetError && !(err instanceof KubeApiError)) throw err;
+      throw this.#objectError(obj, "recreating", err);
+    }
+  }
+
+  async #waitGone(ref: ObjectRef, uid: string | undefined): Promise<void> {
+    const timeoutMs = this.#o.deleteTimeoutMs ?? DEFAULT_WAIT_MS;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const live = await this.#client.get(ref);
+      if (!live || (uid && live.metadata.uid !== uid)) return;
+      if (Date.now() >= deadline) {
+        const finalizers = live.metadata.finalizers?.length ? ` (finalizers: ${live.metadata.finalizers.join(", ")})` : "";
+        throw new StageFailedError(
+          `stage "${this.#o.stage}": ${describeObject(ref)} was deleted to be recreated but still exists after ` +
+            `${timeoutMs}ms${finalizers}; the next run retries once it is gone`,
+        );
+      }
+      await sleep(200);
+    }
+  }
+
+  #objectError(obj: KubeObject, doing: string, err: unknown): StageSetError {
+    return new ObjectOperationError(
+      objectId(obj),
+      `stage "${this.#o.stage}": ${doing} ${describeObject(obj)} failed: ${apiServerMessage(err)}`,
+      err,
+    );
+  }
+}
+
+const NOT_LOOKED_UP = Symbol("not looked up");
+// Above this many objects of one kind and namespace missing from the labelled
+// list, one list beats a get each.
+const LIST_INSTEAD_OF_GET = 10;
+
+function collectionKey(obj: KubeObject): string {
+  return `${kindKey(obj.apiVersion, obj.kind)}|${obj.metadata.namespace ?? ""}`;
+}
+
+function collectionsOf(objects: readonly KubeObject[]): { apiVersion: string; kind: string; namespace?: string }[] {
+  const collections = new Map<string, { apiVersion: string; kind: string; namespace?: string }>();
+  for (const obj of objects) {
+    const ns = obj.metadata.namespace;
+    collections.set(collectionKey(obj), { apiVersion: obj.apiVersion, kind: obj.kind, ...(ns ? { namespace: ns } : {}) });
+  }
+  return [...collections.values()];
+}
+
+function entry(obj: KubeObject, outcome: ApplyOutcome, message?: string): ChangeSetEntry {
+  const e: ChangeSetEntry = { id: objectId(obj), ref: refOf(obj), outcome };
+  if (message !== undefined) e.message = message;
+  return e;
+}

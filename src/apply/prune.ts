@@ -1,0 +1,265 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { Labels, type KubeObject } from "../api/types.js";
+import { StageFailedError } from "../errors.js";
+import { KindNotFoundError } from "../kube/errors.js";
+import { ApplySetKeys, MEMBER_KINDS_ANNOTATION, parseMemberKinds, parseNamespaces } from "./applyset.js";
+import { forEachBounded } from "./concurrency.js";
+import { ObjectOperationError } from "./errors.js";
+import { deleteInventories, listInventories, stageApplySetId, type StageInventoryState } from "./inventory.js";
+import { apiServerMessage } from "./messages.js";
+import { retryTransient } from "./retry.js";
+import {
+  CRD_KIND,
+  describeObject,
+  groupOf,
+  hasLabels,
+  managedLabels,
+  NAMESPACE_KIND,
+  objectId,
+  refFromId,
+  sortForDelete,
+  type StageSetRef,
+} from "./objects.js";
+import type { ApplyClient, ObjectRef } from "./ports.js";
+
+export const PRUNE_DISABLED = "disabled";
+
+export type KeepReason = "prune-false" | "prune-disabled-label" | "held-elsewhere" | "kept-by-caller";
+
+export interface PruneResult {
+  /** Deleted (deletion requested), in deletion order. */
+  pruned: ObjectRef[];
+  /** Left in place, with the reason. */
+  kept: { ref: ObjectRef; reason: KeepReason }[];
+}
+
+export interface PruneOptions {
+  client: ApplyClient;
+  stageSet: StageSetRef;
+  stage: string;
+  /** Objects that left the stage (from the inventory diff or the ApplySet members). */
+  candidates: readonly ObjectRef[];
+  /** The stage's `prune` (default true). */
+  prune?: boolean;
+  /** Ids never to delete, e.g. objects a later stage of this StageSet now renders. */
+  keep?: ReadonlySet<string>;
+  concurrency?: number;
+  dryRun?: boolean;
+}
+
+/**
+ * Deletes objects that left a stage: custom resources and ordinary objects
+ * first, then CRDs, Namespaces last. An object is left alone when the stage
+ * has `prune: false`, when it carries `stages.metio.wtf/prune: disabled`, or
+ * when its labels say another stage or StageSet holds it now.
+ */
+export async function pruneObjects(options: PruneOptions): Promise<PruneResult> {
+  const result: PruneResult = { pruned: [], kept: [] };
+  if (options.prune === false) {
+    result.kept = options.candidates.map((ref) => ({ ref, reason: "prune-false" }));
+    return result;
+  }
+  const ours = managedLabels(options.stageSet, options.stage);
+  for (const phase of deletePhases(options.candidates)) {
+    await forEachBounded(phase, options.concurrency ?? 10, async (ref) => {
+      if (options.keep?.has(objectId(ref))) {
+        result.kept.push({ ref, reason: "kept-by-caller" });
+        return;
+      }
+      const live = await readForPrune(options, ref);
+      if (!live) return;
+      if (live.metadata.labels?.[Labels.prune] === PRUNE_DISABLED) {
+        result.kept.push({ ref, reason: "prune-disabled-label" });
+        return;
+      }
+      if (!hasLabels(live, ours)) {
+        result.kept.push({ ref, reason: "held-elsewhere" });
+        return;
+      }
+      if (live.metadata.deletionTimestamp === undefined) {
+        try {
+          await retryTransient(() => options.client.delete(ref, {
+            propagationPolicy: "Background",
+            ...(live.metadata.uid ? { preconditions: { uid: live.metadata.uid } } : {}),
+            ...(options.dryRun ? { dryRun: true } : {}),
+          }));
+        } catch (err) {
+          throw new ObjectOperationError(
+            objectId(ref),
+            `stage "${options.stage}": pruning ${describeObject(ref)} failed: ${apiServerMessage(err)}`,
+            err,
+          );
+        }
+      }
+      result.pruned.push(ref);
+    });
+  }
+  return result;
+}
+
+/** Ordinary objects, then CRDs, then Namespaces: each phase finishes before the next starts. */
+function deletePhases(refs: readonly ObjectRef[]): ObjectRef[][] {
+  const sorted = sortForDelete(refs);
+  const isKind = (r: ObjectRef, kind: string, group: string) => r.kind === kind && groupOf(r.apiVersion) === group;
+  return [
+    sorted.filter((r) => !isKind(r, CRD_KIND, "apiextensions.k8s.io") && !isKind(r, NAMESPACE_KIND, "")),
+    sorted.filter((r) => isKind(r, CRD_KIND, "apiextensions.k8s.io")),
+    sorted.filter((r) => isKind(r, NAMESPACE_KIND, "")),
+  ].filter((phase) => phase.length > 0);
+}
+
+async function readForPrune(options: PruneOptions, ref: ObjectRef): Promise<KubeObject | undefined> {
+  try {
+    return await retryTransient(() => options.client.get(ref));
+  } catch (err) {
+    // The kind itself is gone (its CRD was deleted): so are its objects.
+    if (err instanceof KindNotFoundError) return undefined;
+    throw new ObjectOperationError(
+      objectId(ref),
+      `stage "${options.stage}": reading ${describeObject(ref)} before pruning it failed: ${apiServerMessage(err)}`,
+      err,
+    );
+  }
+}
+
+/** The objects a stage's inventory records (entries and hybrid mode). */
+export function inventoryRefs(state: StageInventoryState): ObjectRef[] {
+  return state.entries.map((e) => refFromId(e.id, e.v));
+}
+
+/**
+ * ApplySet members of a stage (applyset mode): each kind the parent lists,
+ * selected by the `part-of` label, in the parent's namespace and its
+ * additional namespaces (cluster-wide for cluster-scoped kinds).
+ */
+export async function applySetMembers(
+  client: ApplyClient,
+  stageSet: StageSetRef,
+  state: StageInventoryState,
+  extraKinds: readonly { apiVersion: string; kind: string }[] = [],
+): Promise<ObjectRef[]> {
+  const parent = state.shards[0];
+  const annotations = parent?.metadata.annotations ?? {};
+  const kinds = new Map<string, { apiVersion: string; kind: string }>();
+  for (const k of [...parseMemberKinds(annotations[MEMBER_KINDS_ANNOTATION]), ...extraKinds]) {
+    kinds.set(`${k.apiVersion}|${k.kind}`, k);
+  }
+  const namespaces = [stageSet.namespace, ...parseNamespaces(annotations[ApplySetKeys.additionalNamespaces])];
+  const selector = `${ApplySetKeys.partOf}=${stageApplySetId(stageSet, state.stage)}`;
+  const members: ObjectRef[] = [];
+  for (const k of kinds.values()) {
+    let namespaced: boolean;
+    try {
+      namespaced = (await client.resourceFor(k.apiVersion, k.kind)).namespaced;
+    } catch (err) {
+      if (err instanceof KindNotFoundError) continue;
+      throw err;
+    }
+    for (const namespace of namespaced ? namespaces : [undefined]) {
+      const { items } = await retryTransient(() =>
+        client.listAll(k.apiVersion, k.kind, { ...(namespace ? { namespace } : {}), labelSelector: selector }),
+      );
+      for (const item of items) {
+        const ref: ObjectRef = { apiVersion: k.apiVersion, kind: k.kind, name: item.metadata.name! };
+        if (item.metadata.namespace) ref.namespace = item.metadata.namespace;
+        members.push(ref);
+      }
+    }
+  }
+  return members;
+}
+
+/** Polls until every object is gone (or replaced by a new one), up to `timeoutMs`. */
+export async function waitUntilGone(
+  client: ApplyClient,
+  refs: readonly ObjectRef[],
+  options: { timeoutMs: number; what: string; concurrency?: number; intervalMs?: number },
+): Promise<void> {
+  const deadline = Date.now() + options.timeoutMs;
+  let pending = [...refs];
+  for (;;) {
+    const still: { ref: ObjectRef; live: KubeObject }[] = [];
+    await forEachBounded(pending, options.concurrency ?? 10, async (ref) => {
+      let live: KubeObject | undefined;
+      try {
+        live = await retryTransient(() => client.get(ref));
+      } catch (err) {
+        if (!(err instanceof KindNotFoundError)) throw err;
+      }
+      if (live) still.push({ ref, live });
+    });
+    if (still.length === 0) return;
+    if (Date.now() >= deadline) {
+      const named = still
+        .slice(0, 5)
+        .map(({ ref, live }) => {
+          const f = live.metadata.finalizers ?? [];
+          return f.length ? `${describeObject(ref)} (finalizers: ${f.join(", ")})` : describeObject(ref);
+        })
+        .join(", ");
+      const more = still.length > 5 ? ` and ${still.length - 5} more` : "";
+      throw new StageFailedError(
+        `${options.what}: ${named}${more} still exist ${options.timeoutMs}ms after deletion; ` +
+          `the next run waits for them again`,
+      );
+    }
+    pending = still.map((s) => s.ref);
+    await sleep(options.intervalMs ?? 250);
+  }
+}
+
+export interface TeardownOptions {
+  client: ApplyClient;
+  stageSet: StageSetRef;
+  /** `prune` of each stage in the spec; a stage missing here (removed from the spec) is pruned. */
+  pruneByStage?: ReadonlyMap<string, boolean>;
+  /** Tear down only these stages (e.g. stages removed from the spec); default every recorded stage. */
+  onlyStages?: ReadonlySet<string>;
+  /** Per stage: how long to wait for its objects to be gone; default 5 minutes. */
+  timeoutMs?: number;
+  concurrency?: number;
+}
+
+export interface TeardownResult {
+  /** Stage names in the order they were torn down (last stage first). */
+  stages: string[];
+  deleted: ObjectRef[];
+  kept: { ref: ObjectRef; reason: KeepReason }[];
+}
+
+/**
+ * The finalizer's work: deletes each stage's objects in reverse stage order,
+ * waiting until a stage's objects are gone before the stage before it, then
+ * deletes that stage's StageInventory. `prune: false` stages and objects
+ * labelled `prune: disabled` or held by someone else are left in place (their
+ * inventory is still removed). Safe to call again after a failure: finished
+ * stages no longer have an inventory.
+ */
+export async function teardown(options: TeardownOptions): Promise<TeardownResult> {
+  const { client, stageSet } = options;
+  const states = [...(await listInventories(client, stageSet)).values()]
+    .filter((s) => !options.onlyStages || options.onlyStages.has(s.stage))
+    .sort((a, b) => b.position - a.position);
+  const result: TeardownResult = { stages: [], deleted: [], kept: [] };
+  for (const state of states) {
+    const refs = state.entries.length > 0 ? inventoryRefs(state) : await applySetMembers(client, stageSet, state);
+    const pruned = await pruneObjects({
+      client,
+      stageSet,
+      stage: state.stage,
+      candidates: refs,
+      prune: options.pruneByStage?.get(state.stage) ?? true,
+      concurrency: options.concurrency,
+    });
+    await waitUntilGone(client, pruned.pruned, {
+      timeoutMs: options.timeoutMs ?? 300_000,
+      what: `tearing down stage "${state.stage}" of StageSet ${stageSet.namespace}/${stageSet.name}`,
+      concurrency: options.concurrency,
+    });
+    await deleteInventories(client, state);
+    result.stages.push(state.stage);
+    result.deleted.push(...pruned.pruned);
+    result.kept.push(...pruned.kept);
+  }
+  return result;
+}

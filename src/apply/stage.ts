@@ -1,0 +1,119 @@
+import type { ConflictPolicy, InventoryEntry, KubeObject } from "../api/types.js";
+import { AppliedStateMemo } from "./drift.js";
+import { applyStage, type ChangeSet } from "./engine.js";
+import {
+  buildInventories,
+  entriesOf,
+  leftEntries,
+  memberLabels,
+  readStageInventory,
+  unionEntries,
+  writeInventories,
+  type InventoryMode,
+  type StageInventoryState,
+} from "./inventory.js";
+import { objectId, type StageSetRef } from "./objects.js";
+import type { ApplyClient, ObjectRef } from "./ports.js";
+import { applySetMembers, inventoryRefs, pruneObjects, type PruneResult } from "./prune.js";
+
+export interface SyncStageOptions {
+  client: ApplyClient;
+  stageSet: StageSetRef & { uid?: string };
+  stage: { name: string; prune?: boolean; force?: boolean; conflictPolicy?: ConflictPolicy };
+  /** Index of the stage in `spec.stages` (recorded as `spec.stagePosition`). */
+  position: number;
+  objects: readonly KubeObject[];
+  mode: InventoryMode;
+  shardCap: number;
+  memo?: AppliedStateMemo;
+  concurrency?: number;
+  /** Ids the prune must not delete (objects another stage of this StageSet renders now). */
+  keep?: ReadonlySet<string>;
+  dryRun?: boolean;
+  crdTimeoutMs?: number;
+}
+
+export interface StageSyncResult {
+  changeSet: ChangeSet;
+  prune: PruneResult;
+  /** The stage's inventory after the run. */
+  entries: InventoryEntry[];
+  shards: number;
+  /** StageInventory writes (applies and deletes); 0 when nothing changed. */
+  inventoryWrites: number;
+}
+
+/**
+ * Apply, prune and record one stage. The inventory is first written as the
+ * union of the old and new objects (so a prune that fails half way leaves
+ * every object findable), then as the new set once the prune is done; both
+ * writes are skipped when the inventory already says so.
+ */
+export async function syncStage(o: SyncStageOptions): Promise<StageSyncResult> {
+  const { client, stageSet, stage } = o;
+  const previous = await readStageInventory(client, stageSet, stage.name);
+  const changeSet = await applyStage({
+    client,
+    stageSet,
+    stage: stage.name,
+    objects: o.objects,
+    conflictPolicy: stage.conflictPolicy,
+    force: stage.force,
+    concurrency: o.concurrency,
+    dryRun: o.dryRun,
+    extraLabels: memberLabels(o.mode, stageSet, stage.name),
+    memo: o.memo,
+    crdTimeoutMs: o.crdTimeoutMs,
+  });
+  const entries = entriesOf(changeSet.applied);
+  const leaving = await objectsThatLeft(o, previous, entries);
+  const leavingEntries = leaving.map((ref) => ({ id: objectId(ref), v: ref.apiVersion }));
+
+  const inventoriesFor = (members: readonly InventoryEntry[]) =>
+    buildInventories({
+      stageSet,
+      stageSetUid: stageSet.uid,
+      stage: stage.name,
+      position: o.position,
+      entries: members,
+      mode: o.mode,
+      shardCap: o.shardCap,
+    });
+
+  let inventoryWrites = 0;
+  let current = previous;
+  if (!o.dryRun) {
+    const union = inventoriesFor(unionEntries(leavingEntries, entries));
+    const w = await writeInventories(client, current, union);
+    inventoryWrites += w.written + w.deleted;
+    current = { stage: stage.name, position: o.position, shards: union, entries: union.flatMap((s) => s.spec.entries) };
+  }
+
+  const prune = await pruneObjects({
+    client,
+    stageSet,
+    stage: stage.name,
+    candidates: leaving,
+    prune: stage.prune,
+    keep: o.keep,
+    concurrency: o.concurrency,
+    dryRun: o.dryRun,
+  });
+
+  const final = inventoriesFor(entries);
+  if (!o.dryRun) {
+    const w = await writeInventories(client, current, final);
+    inventoryWrites += w.written + w.deleted;
+  }
+  return { changeSet, prune, entries, shards: final.length, inventoryWrites };
+}
+
+async function objectsThatLeft(o: SyncStageOptions, previous: StageInventoryState, entries: InventoryEntry[]): Promise<ObjectRef[]> {
+  const now = new Set(entries.map((e) => e.id));
+  if (o.mode === "applyset") {
+    const kinds = entries.map((e) => ({ apiVersion: e.v, kind: e.id.slice(e.id.lastIndexOf("_") + 1) }));
+    const members = await applySetMembers(o.client, o.stageSet, previous, kinds);
+    return members.filter((ref) => !now.has(objectId(ref)));
+  }
+  return inventoryRefs({ ...previous, entries: leftEntries(previous.entries, entries) });
+}
