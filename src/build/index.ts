@@ -1,0 +1,172 @@
+import { readFile, readdir, realpath, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { KubeObject, Patch, Stage } from "../api/types.js";
+import { BuildError } from "../errors.js";
+import { assertKustomizationsConfined } from "./confine.js";
+import { kustomizationFileIn, listGeneratedResources, renderGeneratedKustomization } from "./kustomization.js";
+import { KustomizeFailure, runKustomize, type KustomizeOptions } from "./kustomize.js";
+import { flattenLists, isKubeObject, parseRendered, splitDocuments } from "./manifests.js";
+import { addPatchesToKustomization, patchField, validatePatches } from "./patches.js";
+import { resolveVariables, substituteDocuments, type VarSource } from "./substitute.js";
+import { createWorkspace, normalizeStagePath, resolveStageDirectory, type Workspace } from "./workspace.js";
+
+export type { VarSource } from "./substitute.js";
+
+export interface BuildStageParams {
+  /** The unpacked artifact. Read only; it may be shared by stages and cached. */
+  root: string;
+  stageIndex: number;
+  stage: Stage;
+  /** The StageSet's namespace: where substituteFrom ConfigMaps/Secrets are read. */
+  namespace: string;
+  /** Required when the stage uses postBuild.substituteFrom. */
+  varSource?: VarSource;
+  signal?: AbortSignal;
+  /** Fail on `${var}` without a value or default (Flux's StrictPostBuildSubstitutions). Default false. */
+  strictSubstitution?: boolean;
+  kustomize?: Omit<KustomizeOptions, "signal">;
+  /** Where build workspaces are created; default the OS temp dir. */
+  workDir?: string;
+}
+
+/**
+ * Renders a stage the way kustomize-controller renders a Kustomization:
+ * kustomize on the stage's path (a kustomization generated when there is
+ * none), the stage's patches added to that kustomization, then postBuild
+ * substitution on each object. Namespaces are left as rendered. Every failure
+ * is a BuildError naming the path, patch, file or variable at fault.
+ */
+export async function buildStage(params: BuildStageParams): Promise<KubeObject[]> {
+  const { root, stageIndex, stage } = params;
+  const relative = normalizeStagePath(stage.path, stageIndex);
+  const stageDir = await resolveStageDirectory(root, relative, stageIndex, stage.path);
+  const patches = stage.patches ?? [];
+  validatePatches(patches, stageIndex);
+  await assertKustomizationsConfined(root, stageIndex);
+
+  const kustomization = await readOrGenerateKustomization(stageDir);
+  const workspace = await createWorkspace(root, relative, params.workDir);
+  let rendered: string;
+  try {
+    const scrub = await pathScrubber(workspace, root);
+    const build = async (patchCount: number): Promise<string> => {
+      const text = patchCount === 0 ? kustomization.text : addPatchesToKustomization(kustomization.text, patches.slice(0, patchCount), kustomization.name);
+      await writeFile(join(workspace.stageDir, kustomization.name), text);
+      return runKustomize(workspace.stageDir, workspace.root, { ...params.kustomize, signal: params.signal });
+    };
+    try {
+      rendered = await build(patches.length);
+    } catch (err) {
+      if (!(err instanceof KustomizeFailure)) throw err;
+      throw await explainFailure(err, { build, patches, stageIndex, shownPath: stage.path ?? "./", scrub });
+    }
+  } finally {
+    await workspace.dispose();
+  }
+
+  const sources = splitDocuments(rendered);
+  let values: unknown[];
+  if (stage.postBuild) {
+    if (!params.varSource && stage.postBuild.substituteFrom?.length) {
+      throw new Error("buildStage: postBuild.substituteFrom needs a varSource");
+    }
+    const vars = await resolveVariables({
+      postBuild: stage.postBuild,
+      namespace: params.namespace,
+      stageIndex,
+      varSource: params.varSource ?? noVarSource,
+    });
+    values = substituteDocuments(sources, vars, { stageIndex, strict: params.strictSubstitution });
+  } else {
+    values = sources.map((source) => parseRendered(source, stageIndex));
+  }
+  return toObjects(flattenLists(values), stageIndex);
+}
+
+const noVarSource: VarSource = {
+  getConfigMap: () => Promise.resolve(undefined),
+  getSecret: () => Promise.resolve(undefined),
+};
+
+interface KustomizationFile {
+  /** The file name to write in the workspace's stage directory. */
+  name: string;
+  text: string;
+}
+
+async function readOrGenerateKustomization(stageDir: string): Promise<KustomizationFile> {
+  const existing = kustomizationFileIn(await readdir(stageDir, { withFileTypes: true }));
+  if (existing) return { name: existing, text: await readFile(join(stageDir, existing), "utf8") };
+  return { name: "kustomization.yaml", text: renderGeneratedKustomization(await listGeneratedResources(stageDir)) };
+}
+
+/** Turns workspace and artifact paths in kustomize's messages into artifact-relative ones. */
+async function pathScrubber(workspace: Workspace, artifactRoot: string): Promise<(message: string) => string> {
+  const prefixes = [...new Set([workspace.root, await realpath(workspace.root), artifactRoot, await realpath(artifactRoot)])].sort(
+    (a, b) => b.length - a.length,
+  );
+  return (message) => {
+    let out = message;
+    for (const prefix of prefixes) out = out.replaceAll(`${prefix}/`, "").replaceAll(prefix, ".");
+    return out;
+  };
+}
+
+/**
+ * A failed build with patches is retried with fewer patches to find the first
+ * one kustomize cannot apply (a binary search: a few extra builds, only on
+ * failure), so the message names `patches[j]` rather than the whole stage.
+ */
+async function explainFailure(
+  failure: KustomizeFailure,
+  ctx: {
+    build: (patchCount: number) => Promise<string>;
+    patches: readonly Patch[];
+    stageIndex: number;
+    shownPath: string;
+    scrub: (message: string) => string;
+  },
+): Promise<BuildError> {
+  const { build, patches, stageIndex, shownPath, scrub } = ctx;
+  const buildFailed = (message: string) =>
+    new BuildError(`spec.stages[${stageIndex}]: kustomize build of "${shownPath}" failed: ${scrub(message)}`);
+  if (patches.length === 0 || failure.stopped) return buildFailed(failure.message);
+
+  let bad = patches.length;
+  let badMessage = failure.message;
+  const tryBuild = async (count: number): Promise<string | undefined> => {
+    try {
+      await build(count);
+      return undefined;
+    } catch (err) {
+      if (err instanceof KustomizeFailure) return err.message;
+      throw err;
+    }
+  };
+  const withoutPatches = await tryBuild(0);
+  if (withoutPatches !== undefined) return buildFailed(withoutPatches);
+  // Invariant: the build with `good` patches succeeds, with `bad` patches it fails.
+  let good = 0;
+  while (bad - good > 1) {
+    const mid = Math.floor((good + bad) / 2);
+    const message = await tryBuild(mid);
+    if (message === undefined) good = mid;
+    else {
+      bad = mid;
+      badMessage = message;
+    }
+  }
+  return new BuildError(`${patchField(stageIndex, bad - 1)}: the patch cannot be applied: ${scrub(badMessage)}`);
+}
+
+function toObjects(values: unknown[], stageIndex: number): KubeObject[] {
+  const objects: KubeObject[] = [];
+  for (const value of values) {
+    if (value === null || value === undefined) continue;
+    if (!isKubeObject(value) || typeof value.apiVersion !== "string" || typeof value.metadata !== "object" || value.metadata === null) {
+      throw new BuildError(`spec.stages[${stageIndex}]: the build produced a document that is not a Kubernetes object (it needs apiVersion, kind and metadata)`);
+    }
+    objects.push(value);
+  }
+  return objects;
+}
