@@ -95,8 +95,9 @@ function positiveIntArg(flag: string) {
 }
 
 function boolArg(flag: string) {
-  return (value: string): boolean => {
-    if (value === "true" || value === "1") return true;
+  // Commander passes the preset (boolean true) when the flag is given bare.
+  return (value: string | boolean): boolean => {
+    if (value === true || value === "true" || value === "1") return true;
     if (value === "false" || value === "0") return false;
     throw new InvalidArgumentError(`${flag} wants true or false, got "${value}"`);
   };
@@ -112,7 +113,7 @@ function bindAddressArg(flag: string, allowDisable: boolean) {
   };
 }
 
-function listArg(previous: string[] | undefined, value: string): string[] {
+function listArg(value: string, previous: string[] | undefined): string[] {
   const items = value
     .split(",")
     .map((s) => s.trim())
@@ -191,13 +192,22 @@ export function buildControllerCommand(): Command {
  * config. Throws FlagError (or commander's own error) naming the flag.
  */
 export function parseControllerFlags(argv: string[], env: NodeJS.ProcessEnv = process.env): ControllerConfig {
-  const cmd = buildControllerCommand().exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
-  cmd.parse(argv.map(renameNegatedFlag), { from: "user" });
+  const cmd = buildControllerCommand()
+    .exitOverride()
+    .configureOutput({ writeErr: () => {} });
+  try {
+    cmd.parse(argv.map(renameNegatedFlag), { from: "user" });
+  } catch (err) {
+    if (err instanceof CommanderError && !isHelpOrVersion(err)) {
+      throw new FlagError(err.message.replace(/^error: /, "").replaceAll(`'${DENY_CROSS_NS_INTERNAL} [bool]'`, "'--no-cross-namespace-refs'"));
+    }
+    throw err;
+  }
   const o = cmd.opts();
 
   let watchNamespaces: string[] = o.watchNamespaces ?? [];
   if (watchNamespaces.length === 0 && env.STAGESET_WATCH_NAMESPACES) {
-    watchNamespaces = listArg([], env.STAGESET_WATCH_NAMESPACES);
+    watchNamespaces = listArg(env.STAGESET_WATCH_NAMESPACES, []);
   }
   for (const ns of watchNamespaces) {
     if (!DNS_LABEL.test(ns)) throw new FlagError(`--watch-namespaces: "${ns}" is not a valid namespace name`);

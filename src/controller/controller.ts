@@ -1,0 +1,128 @@
+import { readFileSync } from "node:fs";
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { ControllerConfig } from "../config/flags.js";
+import { KubeClient } from "../kube/client.js";
+import { EventRecorder } from "../kube/events.js";
+import { Metrics, serveMetrics } from "../server/metrics.js";
+import { startProbeServer, type ProbeServer } from "../server/probes.js";
+import { ArtifactCache } from "../source/artifact-cache.js";
+import type { Logger } from "../util/log.js";
+import { Manager } from "./manager.js";
+import { StageSetReconciler } from "./reconciler.js";
+
+const SERVICE_ACCOUNT_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+export interface ControllerHandle {
+  manager: Manager;
+  metrics: Metrics;
+  probes: ProbeServer;
+  metricsPort: number | undefined;
+  client: KubeClient;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  config: ControllerConfig;
+  kubeConfig: KubeConfig;
+  log: Logger;
+  /** Overrides for tests: a fixed identity, faster health polling. */
+  identity?: string;
+  healthPollIntervalMs?: number;
+  /** Register process-wide default metrics (off for in-process test instances). */
+  defaultMetrics?: boolean;
+}
+
+/**
+ * Builds and starts one controller process: client, caches, leader
+ * election, work queue, reconciler, probes and metrics. `stop()` shuts it
+ * down gracefully (in-flight reconciles are aborted, caches stopped, servers
+ * closed).
+ */
+export async function startController(options: StartOptions): Promise<ControllerHandle> {
+  const { config, log } = options;
+  const client = KubeClient.fromKubeConfig(options.kubeConfig, { userAgent: "stageset-controller" });
+  const events = new EventRecorder(client, {
+    onError: (err) => log.debug({ err: String(err) }, "event write failed"),
+    ...(options.identity ? { reportingInstance: options.identity } : {}),
+  });
+  const metrics = new Metrics({ defaultMetrics: options.defaultMetrics ?? true });
+  const artifacts = new ArtifactCache();
+  const manager = new Manager({
+    client,
+    log,
+    events,
+    watchNamespaces: config.watchNamespaces,
+    concurrency: config.concurrent,
+    queueMetrics: metrics.queueMetrics,
+    ...(config.leaderElect
+      ? {
+          leaderElection: {
+            namespace: controllerNamespace(config),
+            leaseDurationMs: config.leaderElectionLeaseDurationMs,
+            renewDeadlineMs: config.leaderElectionRenewDeadlineMs,
+            retryPeriodMs: config.leaderElectionRetryPeriodMs,
+            ...(options.identity ? { identity: options.identity } : {}),
+          },
+        }
+      : {}),
+    reconcilerFactory: (caches) => {
+      const reconciler = new StageSetReconciler({
+        client,
+        caches,
+        artifacts,
+        events,
+        metrics,
+        log,
+        options: {
+          defaultIntervalMs: config.defaultIntervalMs,
+          requeueDependencyMs: config.requeueDependencyMs,
+          noCrossNamespaceRefs: config.noCrossNamespaceRefs,
+          inventoryMode: config.inventoryMode,
+          inventoryShardCap: config.inventoryShardCap,
+          runbookBaseUrl: config.runbookBaseUrl,
+          ...(options.healthPollIntervalMs ? { healthPollIntervalMs: options.healthPollIntervalMs } : {}),
+        },
+      });
+      return (key, signal) => reconciler.reconcile(key, signal);
+    },
+  });
+
+  const probes = await startProbeServer({
+    bindAddress: config.healthProbeBindAddress,
+    readyChecks: { "informers-synced": () => manager.synced() },
+  });
+  const served = await serveMetrics(metrics, config.metricsBindAddress);
+  await manager.start();
+  log.info(
+    {
+      watchNamespaces: config.watchNamespaces.length ? config.watchNamespaces : "all",
+      leaderElect: config.leaderElect,
+      healthProbePort: probes.port,
+      metricsPort: served?.port,
+    },
+    "controller started",
+  );
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await manager.stop();
+      await events.close();
+      await probes.close();
+      if (served) await new Promise<void>((resolve) => served.server.close(() => resolve()));
+      await artifacts.close();
+      client.close();
+    })());
+  return { manager, metrics, probes, metricsPort: served?.port, client, stop };
+}
+
+/** Where the leader-election Lease lives: flag, $POD_NAMESPACE, the pod's own namespace, else default. */
+export function controllerNamespace(config: ControllerConfig): string {
+  if (config.leaderElectionNamespace) return config.leaderElectionNamespace;
+  if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
+  try {
+    return readFileSync(SERVICE_ACCOUNT_NAMESPACE_FILE, "utf8").trim();
+  } catch {
+    return "default";
+  }
+}

@@ -1,0 +1,67 @@
+import type { KubeObject } from "../api/types.js";
+import type { KubeClient } from "../kube/client.js";
+import { objectId, type ObjectRef } from "../health/index.js";
+
+/** Above this many objects of one kind in one namespace, one list is cheaper than GETs. */
+const LIST_THRESHOLD = 3;
+const CONCURRENCY = 8;
+
+interface Target {
+  /** The id the health plan looks the object up by (the ref as given). */
+  id: string;
+  name: string;
+}
+
+/**
+ * Reads the live state of `targets` for the health check: one list per kind
+ * and namespace when a stage has several objects of a kind, GETs otherwise.
+ * A namespaced target without a namespace is looked up in
+ * `defaultNamespace`. Missing objects map to undefined.
+ */
+export async function fetchLiveObjects(
+  client: KubeClient,
+  targets: readonly ObjectRef[],
+  defaultNamespace: string,
+  signal?: AbortSignal,
+): Promise<Map<string, KubeObject | undefined>> {
+  const live = new Map<string, KubeObject | undefined>();
+  const groups = new Map<string, { apiVersion: string; kind: string; namespace: string | undefined; targets: Target[] }>();
+  for (const ref of targets) {
+    const info = await client.resourceFor(ref.apiVersion, ref.kind).catch(() => undefined);
+    if (!info) {
+      live.set(objectId(ref), undefined);
+      continue;
+    }
+    const namespace = info.namespaced ? (ref.namespace ?? defaultNamespace) : undefined;
+    const key = `${ref.apiVersion}|${ref.kind}|${namespace ?? ""}`;
+    const group = groups.get(key) ?? { apiVersion: ref.apiVersion, kind: ref.kind, namespace, targets: [] };
+    group.targets.push({ id: objectId(ref), name: ref.name });
+    groups.set(key, group);
+  }
+  const tasks: (() => Promise<void>)[] = [];
+  for (const group of groups.values()) {
+    if (group.targets.length > LIST_THRESHOLD) {
+      tasks.push(async () => {
+        const list = await client.listAll(group.apiVersion, group.kind, { namespace: group.namespace, signal });
+        const byName = new Map(list.items.map((o) => [o.metadata.name, o]));
+        for (const t of group.targets) live.set(t.id, byName.get(t.name));
+      });
+    } else {
+      for (const t of group.targets) {
+        tasks.push(async () => {
+          live.set(t.id, await client.get({ apiVersion: group.apiVersion, kind: group.kind, namespace: group.namespace, name: t.name }));
+        });
+      }
+    }
+  }
+  await runLimited(tasks, CONCURRENCY);
+  return live;
+}
+
+async function runLimited(tasks: (() => Promise<void>)[], limit: number): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < tasks.length) await tasks[next++]!();
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+}

@@ -1,0 +1,112 @@
+import type { KubeObject, Stage, StageSet, StageStatus } from "../api/types.js";
+import type { ChangeSet } from "../apply/engine.js";
+import type { AppliedStateMemo } from "../apply/drift.js";
+import { syncStage } from "../apply/stage.js";
+import { buildStage, type VarSource } from "../build/index.js";
+import type { InventoryMode } from "../config/flags.js";
+import { resolveStageTimeout, verifyStageHealth, type ObjectRef as HealthRef } from "../health/index.js";
+import type { KubeClient } from "../kube/client.js";
+import type { ArtifactCache } from "../source/artifact-cache.js";
+import type { ResolvedSource } from "../source/resolve.js";
+import type { Logger } from "../util/log.js";
+import { fetchLiveObjects } from "./live-objects.js";
+
+/** Everything one stage's run needs, in plain terms. */
+export interface StageRunContext {
+  stageSet: StageSet;
+  stage: Stage;
+  index: number;
+  source: ResolvedSource;
+  /** Applies, prunes, records the inventory and reads health as the tenant. */
+  tenant: KubeClient;
+  artifacts: ArtifactCache;
+  varSource: VarSource;
+  inventoryMode: InventoryMode;
+  inventoryShardCap: number;
+  memo: AppliedStateMemo;
+  log: Logger;
+  signal: AbortSignal;
+  /** Publishes the stage's phase as it moves (Applying, Verifying). */
+  onPhase(phase: StageStatus["phase"], message?: string): Promise<void>;
+  healthPollIntervalMs: number;
+}
+
+export interface StageRunResult {
+  changeSet: ChangeSet;
+  pruned: number;
+  entriesCount: number;
+  shards: number;
+}
+
+/**
+ * One stage, in the order the documentation describes it: fetch the
+ * artifact, build, apply and prune what left (recorded in the stage's
+ * inventory), verify. Each step throws the typed
+ * error whose reason the StageSet will show; nothing applied before a failure
+ * is undone.
+ */
+export async function runStage(ctx: StageRunContext): Promise<StageRunResult> {
+  const objects = await fetchAndBuild(ctx);
+  await ctx.onPhase("Applying");
+  const synced = await syncStage({
+    client: ctx.tenant,
+    stageSet: { ...refOfStageSet(ctx.stageSet), uid: ctx.stageSet.metadata.uid },
+    stage: ctx.stage,
+    position: ctx.index,
+    objects,
+    mode: ctx.inventoryMode,
+    shardCap: ctx.inventoryShardCap,
+    memo: ctx.memo,
+  });
+  if (synced.prune.pruned.length > 0) {
+    ctx.log.info({ stage: ctx.stage.name, pruned: synced.prune.pruned.map(describe) }, "pruned objects that left the stage");
+  }
+  await ctx.onPhase("Verifying");
+  await verify(ctx, synced.changeSet.applied);
+  return { changeSet: synced.changeSet, pruned: synced.prune.pruned.length, entriesCount: synced.entries.length, shards: synced.shards };
+}
+
+/** Fetch (through the digest-keyed cache) and build the stage's objects. */
+export async function fetchAndBuild(ctx: Pick<StageRunContext, "artifacts" | "source" | "stage" | "index" | "stageSet" | "varSource" | "signal">): Promise<KubeObject[]> {
+  const lease = await ctx.artifacts.acquire(ctx.source.artifact, ctx.signal);
+  try {
+    return await buildStage({
+      root: lease.dir,
+      stageIndex: ctx.index,
+      stage: ctx.stage,
+      namespace: ctx.stageSet.metadata.namespace ?? "",
+      varSource: ctx.varSource,
+      signal: ctx.signal,
+    });
+  } finally {
+    lease.release();
+  }
+}
+
+async function verify(ctx: StageRunContext, applied: KubeObject[]): Promise<void> {
+  const refs: HealthRef[] = applied.map((o) => ({
+    apiVersion: o.apiVersion,
+    kind: o.kind,
+    name: o.metadata.name ?? "",
+    namespace: o.metadata.namespace,
+  }));
+  const defaultNamespace = ctx.stageSet.metadata.namespace ?? "";
+  await verifyStageHealth({
+    stageIndex: ctx.index,
+    stageName: ctx.stage.name,
+    objects: refs,
+    readyChecks: ctx.stage.readyChecks,
+    timeoutMs: resolveStageTimeout(ctx.stageSet.spec, ctx.stage),
+    intervalMs: ctx.healthPollIntervalMs,
+    signal: ctx.signal,
+    fetch: (targets, signal) => fetchLiveObjects(ctx.tenant, targets, defaultNamespace, signal),
+  });
+}
+
+export function refOfStageSet(stageSet: StageSet): { name: string; namespace: string } {
+  return { name: stageSet.metadata.name ?? "", namespace: stageSet.metadata.namespace ?? "" };
+}
+
+function describe(ref: { kind: string; namespace?: string; name: string }): string {
+  return ref.namespace ? `${ref.kind}/${ref.namespace}/${ref.name}` : `${ref.kind}/${ref.name}`;
+}
