@@ -1,0 +1,201 @@
+// The stage pipeline end to end: a real API server (with kube-controller-manager
+// and kwok, so Deployments become Available), artifacts served over HTTP on
+// loopback as ExternalArtifacts, the real kustomize, the controller in-process.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import type { KubeObject, StageSet } from "../../src/api/types.js";
+import { KubeClient } from "../../src/kube/client.js";
+import { ArtifactServer } from "../support/artifact-server.js";
+import { createTestNamespace, testCluster, type TestCluster } from "../support/cluster.js";
+import { startTestController } from "../support/controller.js";
+import { publishExternalArtifact } from "../support/flux.js";
+import { ChangeRecorder } from "../support/recorder.js";
+import { waitFor } from "../support/wait.js";
+
+const STAGESET = { apiVersion: "stages.metio.wtf/v1", kind: "StageSet" } as const;
+
+function crdYaml(group: string): string {
+  return `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.${group}
+spec:
+  group: ${group}
+  names: { kind: Widget, plural: widgets, singular: widget, listKind: WidgetList }
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec: { type: object, x-kubernetes-preserve-unknown-fields: true }
+`;
+}
+
+function deploymentYaml(name: string, replicas = 1): string {
+  return `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ${name}
+spec:
+  replicas: ${replicas}
+  selector: { matchLabels: { app: ${name} } }
+  template:
+    metadata: { labels: { app: ${name} } }
+    spec:
+      containers:
+        - name: main
+          image: registry.invalid/${name}:1
+`;
+}
+
+function configMapYaml(name: string, data: Record<string, string>): string {
+  const lines = Object.entries(data).map(([k, v]) => `  ${k}: "${v}"`);
+  return `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n${lines.join("\n")}\n`;
+}
+
+async function getStageSet(client: KubeClient, namespace: string, name: string): Promise<StageSet | undefined> {
+  return client.get<StageSet>({ ...STAGESET, namespace, name });
+}
+
+function readyOf(s: StageSet | undefined) {
+  return s?.status?.conditions?.find((c) => c.type === "Ready");
+}
+
+async function waitReady(client: KubeClient, namespace: string, name: string, timeoutMs = 90_000): Promise<StageSet> {
+  return waitFor(
+    async () => {
+      const s = await getStageSet(client, namespace, name);
+      const ready = readyOf(s);
+      return ready?.status === "True" && s?.status?.observedGeneration === s?.metadata.generation ? s : undefined;
+    },
+    { description: `StageSet ${namespace}/${name} Ready`, timeoutMs, intervalMs: 200 },
+  );
+}
+
+describe("stage pipeline", { concurrency: true }, () => {
+  let cluster: TestCluster;
+  let server: ArtifactServer;
+  let client: KubeClient;
+
+  before(async () => {
+    cluster = await testCluster();
+    server = new ArtifactServer();
+    await server.start();
+    client = KubeClient.fromKubeConfig(cluster.kubeConfig);
+  });
+
+  after(async () => {
+    await server.stop();
+    client.close();
+  });
+
+  test("three stages apply in order, prune, re-create, correct drift, and tear down last stage first", async () => {
+    const namespace = await createTestNamespace(cluster, "pipe-order");
+    const group = `${namespace}.example.test`;
+    const extraNamespace = `${namespace}-extra`;
+    const config = (withExtra: boolean) => ({
+      "widget.yaml": `apiVersion: ${group}/v1\nkind: Widget\nmetadata:\n  name: w1\nspec:\n  size: 3\n`,
+      "settings.yaml": configMapYaml("settings", { mode: "blue" }),
+      "namespace.yaml": `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${extraNamespace}\n`,
+      ...(withExtra ? { "extra.yaml": configMapYaml("extra", { keep: "me" }) } : {}),
+    });
+    await publishExternalArtifact(client, namespace, "crds", server.add(`${namespace}-crds`, { "crd.yaml": crdYaml(group), "first.yaml": deploymentYaml("first") }));
+    await publishExternalArtifact(client, namespace, "config", server.add(`${namespace}-config`, config(true), "v1"));
+    await publishExternalArtifact(client, namespace, "app", server.add(`${namespace}-app`, { "web.yaml": deploymentYaml("web", 2) }));
+
+    const recorder = await ChangeRecorder.start(client, [
+      { apiVersion: "apps/v1", kind: "Deployment", namespace },
+      { apiVersion: "v1", kind: "ConfigMap", namespace },
+    ]);
+    const controller = await startTestController(cluster, namespace);
+    try {
+      await client.create({
+        ...STAGESET,
+        metadata: { name: "platform", namespace },
+        spec: {
+          driftDetectionInterval: "2s",
+          stages: [
+            { name: "crds", sourceRef: { name: "crds" } },
+            { name: "config", sourceRef: { name: "config" } },
+            { name: "app", sourceRef: { name: "app" } },
+          ],
+        },
+      });
+      const ready = await waitReady(client, namespace, "platform");
+      assert.deepEqual(
+        ready.status?.stages?.map((s) => [s.name, s.phase]),
+        [
+          ["crds", "Ready"],
+          ["config", "Ready"],
+          ["app", "Ready"],
+        ],
+      );
+      assert.equal(ready.status?.stages?.[1]?.entriesCount, 4);
+      assert.equal(ready.status?.lastAppliedRevisions?.[`${namespace}/config`], "v1");
+
+      // Order, from etcd revisions: stage 2's objects were created only after
+      // stage 1's Deployment was Available, stage 3's only after stage 2's.
+      const firstAvailable = recorder.first(
+        (e) => e.kind === "Deployment" && e.name === "first" && isAvailable(e.object),
+      );
+      const settingsCreated = recorder.first((e) => e.kind === "ConfigMap" && e.name === "settings" && e.type === "ADDED");
+      const webCreated = recorder.first((e) => e.kind === "Deployment" && e.name === "web" && e.type === "ADDED");
+      assert.ok(firstAvailable && settingsCreated && webCreated, "all three stages were observed");
+      assert.ok(settingsCreated.revision > firstAvailable.revision, "stage 2 started only after stage 1 was Ready");
+      assert.ok(webCreated.revision > settingsCreated.revision, "stage 3 started after stage 2");
+      const widget = await client.get({ apiVersion: `${group}/v1`, kind: "Widget", namespace, name: "w1" });
+      assert.equal((widget?.metadata.labels ?? {})["stages.metio.wtf/stage"], "config");
+
+      // An object removed from the artifact is pruned ...
+      await publishExternalArtifact(client, namespace, "config", server.add(`${namespace}-config`, config(false), "v2"));
+      await waitFor(async () => (await client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "extra" })) === undefined, {
+        description: "ConfigMap extra pruned",
+        timeoutMs: 30_000,
+      });
+      // ... and re-created when it comes back.
+      await publishExternalArtifact(client, namespace, "config", server.add(`${namespace}-config`, config(true), "v3"));
+      await waitFor(async () => (await client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "extra" })) !== undefined, {
+        description: "ConfigMap extra re-created",
+        timeoutMs: 30_000,
+      });
+
+      // A managed field edited by hand is restored at the next drift check.
+      await client.patch({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "settings" }, { data: { mode: "red" } }, "merge");
+      await waitFor(
+        async () => ((await client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "settings" }))?.data as Record<string, string>)?.mode === "blue",
+        { description: "drift on ConfigMap settings corrected", timeoutMs: 30_000 },
+      );
+      const events = await client.list("v1", "Event", { namespace, fieldSelector: "reason=DriftCorrected" });
+      assert.ok(events.items.length > 0, "a DriftCorrected event was emitted");
+
+      // Deleting the StageSet removes its objects, last stage first.
+      await client.delete({ ...STAGESET, namespace, name: "platform" });
+      await waitFor(async () => (await getStageSet(client, namespace, "platform")) === undefined, {
+        description: "StageSet platform gone (finalizer done)",
+        timeoutMs: 90_000,
+      });
+      const deleted = (kind: string, name: string) => recorder.first((e) => e.kind === kind && e.name === name && e.type === "DELETED");
+      const webGone = deleted("Deployment", "web");
+      const settingsGone = deleted("ConfigMap", "settings");
+      const firstGone = deleted("Deployment", "first");
+      assert.ok(webGone && settingsGone && firstGone, "every stage's objects were deleted");
+      assert.ok(webGone.revision < settingsGone.revision, "stage 3 went before stage 2");
+      assert.ok(settingsGone.revision < firstGone.revision, "stage 2 went before stage 1");
+      assert.equal(await client.get({ apiVersion: "apiextensions.k8s.io/v1", kind: "CustomResourceDefinition", name: `widgets.${group}` }), undefined);
+    } finally {
+      await controller.stop();
+      await recorder.stop();
+      await client.delete({ apiVersion: "apiextensions.k8s.io/v1", kind: "CustomResourceDefinition", name: `widgets.${group}` }).catch(() => false);
+      await client.delete({ apiVersion: "v1", kind: "Namespace", name: extraNamespace }).catch(() => false);
+    }
+  });
+});
+
+function isAvailable(obj: KubeObject): boolean {
+  const conditions = (obj.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions;
+  return conditions?.some((c) => c.type === "Available" && c.status === "True") ?? false;
+}
