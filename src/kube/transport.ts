@@ -1,0 +1,225 @@
+import http from "node:http";
+import https from "node:https";
+import type { Readable } from "node:stream";
+import { bufferFromFileOrString, type KubeConfig } from "@kubernetes/client-node";
+import { KubeApiError, KubeConfigError } from "./errors.js";
+
+/** The verbs counted by {@link RequestStats}; `discovery` is kept apart from `get`. */
+export const VERBS = ["get", "list", "watch", "create", "update", "patch", "apply", "delete", "discovery"] as const;
+export type Verb = (typeof VERBS)[number];
+export type RequestStats = Record<Verb, number>;
+
+export const WRITE_VERBS: ReadonlySet<Verb> = new Set(["create", "update", "patch", "apply", "delete"]);
+
+export interface Identity {
+  /** `Impersonate-User`, e.g. `system:serviceaccount:payments:deployer`. */
+  user: string;
+  /** `Impersonate-Group` values. */
+  groups?: string[];
+}
+
+export interface RequestSpec {
+  verb: Verb;
+  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+  path: string;
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  contentType?: string;
+  /** Describes the operation in error messages. */
+  operation: string;
+  identity?: Identity;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+type HeaderSource = () => Promise<Record<string, string>>;
+
+/**
+ * One connection to one API server: a keep-alive agent with the TLS material
+ * from the kubeconfig (read once), the credential (refreshed per request only
+ * for exec plugins and token files, which cache internally), and the request
+ * counters. Impersonating clients share it.
+ */
+export class Transport {
+  readonly server: URL;
+  readonly #agent: http.Agent;
+  readonly #request: typeof http.request;
+  readonly #authHeaders: HeaderSource;
+  readonly #baseHeaders: Record<string, string>;
+  readonly #defaultTimeoutMs: number;
+  readonly #stats: RequestStats = Object.fromEntries(VERBS.map((v) => [v, 0])) as RequestStats;
+
+  constructor(kc: KubeConfig, options: { timeoutMs?: number; userAgent?: string } = {}) {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new KubeConfigError("the kubeconfig has no current cluster; set current-context");
+    const user = kc.getCurrentUser();
+    this.server = new URL(cluster.server);
+    this.#defaultTimeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#baseHeaders = {
+      accept: "application/json",
+      "user-agent": options.userAgent ?? "stageset-controller",
+    };
+    if (user?.impersonateUser) this.#baseHeaders["impersonate-user"] = user.impersonateUser;
+
+    const isHttps = this.server.protocol === "https:";
+    this.#request = isHttps ? https.request : http.request;
+    const agentOptions: https.AgentOptions = { keepAlive: true, keepAliveMsecs: 30_000, scheduling: "lifo" };
+    if (isHttps) {
+      const ca = bufferFromFileOrString(cluster.caFile, cluster.caData);
+      const cert = user ? bufferFromFileOrString(user.certFile, user.certData) : null;
+      const key = user ? bufferFromFileOrString(user.keyFile, user.keyData) : null;
+      if (ca) agentOptions.ca = ca;
+      if (cert) agentOptions.cert = cert;
+      if (key) agentOptions.key = key;
+      if (cluster.skipTLSVerify) agentOptions.rejectUnauthorized = false;
+      if (cluster.tlsServerName) agentOptions.servername = cluster.tlsServerName;
+    }
+    this.#agent = isHttps ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+    this.#authHeaders = authHeaderSource(kc);
+  }
+
+  stats(): RequestStats {
+    return { ...this.#stats };
+  }
+
+  resetStats(): void {
+    for (const verb of VERBS) this.#stats[verb] = 0;
+  }
+
+  /** Sends a request and parses the JSON answer; non-2xx statuses throw {@link KubeApiError}. */
+  async json<T>(spec: RequestSpec): Promise<T> {
+    const res = await this.#send(spec);
+    const body = await readBody(res, spec, spec.timeoutMs ?? this.#defaultTimeoutMs);
+    if (!body.length) return undefined as T;
+    return JSON.parse(body.toString("utf8")) as T;
+  }
+
+  /** Sends a request and returns the open response stream (for watches). */
+  async stream(spec: RequestSpec): Promise<http.IncomingMessage> {
+    return this.#send(spec);
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+
+  async #send(spec: RequestSpec): Promise<http.IncomingMessage> {
+    this.#stats[spec.verb]++;
+    const url = new URL(spec.path, this.server);
+    for (const [k, v] of Object.entries(spec.query ?? {})) {
+      if (v !== undefined && v !== "") url.searchParams.set(k, String(v));
+    }
+    const headers: http.OutgoingHttpHeaders = { ...this.#baseHeaders, ...(await this.#authHeaders()) };
+    if (spec.identity) {
+      headers["impersonate-user"] = spec.identity.user;
+      if (spec.identity.groups?.length) headers["impersonate-group"] = spec.identity.groups;
+    }
+    let payload: Buffer | undefined;
+    if (spec.body !== undefined) {
+      payload = Buffer.from(JSON.stringify(spec.body));
+      headers["content-type"] = spec.contentType ?? "application/json";
+      headers["content-length"] = payload.length;
+    }
+    // A watch has no overall deadline: the server ends it after timeoutSeconds.
+    const timeoutMs = spec.verb === "watch" ? undefined : (spec.timeoutMs ?? this.#defaultTimeoutMs);
+    const signals = [spec.signal, timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined].filter(
+      (s): s is AbortSignal => s !== undefined,
+    );
+    const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = this.#request(url, { method: spec.method, headers, agent: this.#agent, signal }, resolve);
+      req.on("error", (err) => reject(transportError(err, spec, timeoutMs)));
+      req.end(payload);
+    });
+    const status = res.statusCode ?? 0;
+    if (status >= 200 && status < 300) return res;
+    const body = await readBody(res, spec, timeoutMs);
+    throw apiErrorFrom(status, body, spec);
+  }
+}
+
+async function readBody(res: Readable, spec: RequestSpec, timeoutMs: number | undefined): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of res) chunks.push(chunk as Buffer);
+  } catch (err) {
+    throw transportError(err as Error, spec, timeoutMs);
+  }
+  return Buffer.concat(chunks);
+}
+
+function transportError(err: Error, spec: RequestSpec, timeoutMs: number | undefined): Error {
+  // The caller cancelled: not an API failure, hand the AbortError back as is.
+  if (spec.signal?.aborted) return err;
+  const timedOut = err.name === "AbortError" || err.name === "TimeoutError";
+  return new KubeApiError(
+    {
+      status: 0,
+      reason: timedOut ? "Timeout" : "ConnectionFailed",
+      serverMessage: timedOut ? `no answer within ${timeoutMs}ms` : err.message,
+      operation: spec.operation,
+    },
+    { cause: err },
+  );
+}
+
+interface StatusBody {
+  kind?: string;
+  reason?: string;
+  message?: string;
+  details?: { causes?: { field?: string; message?: string; reason?: string }[]; retryAfterSeconds?: number };
+}
+
+export function apiErrorFrom(status: number, body: Buffer, spec: Pick<RequestSpec, "operation">): KubeApiError {
+  let parsed: StatusBody | undefined;
+  try {
+    parsed = JSON.parse(body.toString("utf8")) as StatusBody;
+  } catch {
+    // not a Status (a proxy in the way, say)
+  }
+  const isStatus = parsed?.kind === "Status";
+  return new KubeApiError({
+    status,
+    reason: (isStatus && parsed?.reason) || http.STATUS_CODES[status]?.replace(/ /g, "") || "Unknown",
+    serverMessage: (isStatus && parsed?.message) || body.toString("utf8").slice(0, 200) || `HTTP ${status}`,
+    operation: spec.operation,
+    causes: isStatus ? parsed?.details?.causes : undefined,
+    retryAfterSeconds: isStatus ? parsed?.details?.retryAfterSeconds : undefined,
+  });
+}
+
+/**
+ * Static credentials become headers once. Exec plugins and token files
+ * (in-cluster) go through client-node's authenticators on every request;
+ * those cache the credential and refresh it on expiry.
+ */
+function authHeaderSource(kc: KubeConfig): HeaderSource {
+  const user = kc.getCurrentUser();
+  if (!user) return async () => ({});
+  if (!user.exec && !user.authProvider) {
+    const headers: Record<string, string> = {};
+    if (user.token) headers.authorization = `Bearer ${user.token}`;
+    else if (user.username) {
+      headers.authorization = `Basic ${Buffer.from(`${user.username}:${user.password ?? ""}`).toString("base64")}`;
+    }
+    return async () => headers;
+  }
+  // client-node 1.3's applyAuthorizationHeader runs only the credential part;
+  // the public applyToHTTPSOptions would also re-read CA/cert files and build
+  // a new agent on every call.
+  const applyAuth = (kc as unknown as { applyAuthorizationHeader?: (o: https.RequestOptions) => Promise<void> })
+    .applyAuthorizationHeader;
+  return async () => {
+    const opts: https.RequestOptions = { headers: {} };
+    if (typeof applyAuth === "function") await applyAuth.call(kc, opts);
+    else await kc.applyToHTTPSOptions(opts);
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(opts.headers ?? {})) {
+      if (k.toLowerCase() === "authorization" && typeof v === "string") out.authorization = v;
+    }
+    return out;
+  };
+}

@@ -1,0 +1,186 @@
+// The informer against a real API server: it mirrors adds, updates and
+// deletes, keeps its indexes in step, honours a namespace list, resyncs,
+// and relists when the API server says its resourceVersion is gone.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import type { KubeObject } from "../../src/api/types.js";
+import { KubeClient } from "../../src/kube/client.js";
+import { Informer, type ListWatchClient } from "../../src/kube/informer.js";
+import { createTestNamespace, testCluster, type TestCluster } from "../support/cluster.js";
+import { waitFor } from "../support/wait.js";
+
+let cluster: TestCluster;
+let client: KubeClient;
+
+before(async () => {
+  cluster = await testCluster();
+  client = KubeClient.fromKubeConfig(cluster.kubeConfig);
+});
+
+after(() => client.close());
+
+const configMap = (namespace: string, name: string, labels: Record<string, string> = {}, data = {}): KubeObject => ({
+  apiVersion: "v1",
+  kind: "ConfigMap",
+  metadata: { name, namespace, labels },
+  data,
+});
+
+const until = (description: string, predicate: () => boolean) =>
+  waitFor(() => predicate(), { description, timeoutMs: 15_000, intervalMs: 20 });
+
+describe("Informer", () => {
+  test("lists, then mirrors adds, updates and deletes into cache, handlers and indexes", async () => {
+    const namespace = await createTestNamespace(cluster, "informer");
+    await client.create(configMap(namespace, "pre-existing", { team: "a" }));
+    const informer = new Informer(client, { apiVersion: "v1", kind: "ConfigMap", namespaces: [namespace] });
+    informer.addIndex("team", (o) => (o.metadata.labels?.team ? [o.metadata.labels.team] : []));
+    const log: string[] = [];
+    informer.addHandlers({
+      onAdd: (o) => log.push(`add ${o.metadata.name}`),
+      onUpdate: (old, cur) => log.push(`update ${cur.metadata.name} ${String((old.data as Record<string, string>)?.v)}->${String((cur.data as Record<string, string>)?.v)}`),
+      onDelete: (o) => log.push(`delete ${o.metadata.name}`),
+    });
+    assert.equal(informer.hasSynced(), false);
+    informer.start();
+    try {
+      assert.equal(await informer.waitForSync(), true);
+      assert.ok(informer.hasSynced());
+      assert.equal(informer.get(namespace, "pre-existing")?.kind, "ConfigMap");
+      assert.deepEqual(informer.byIndex("team", "a").map((o) => o.metadata.name), ["pre-existing"]);
+
+      await client.create(configMap(namespace, "fresh", { team: "b" }, { v: "1" }));
+      await until("fresh in cache", () => informer.get(namespace, "fresh") !== undefined);
+      await client.patch({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "fresh" }, { data: { v: "2" }, metadata: { labels: { team: "a" } } }, "merge");
+      await until("fresh updated", () => (informer.get(namespace, "fresh")?.data as Record<string, string>)?.v === "2");
+      assert.deepEqual(informer.byIndex("team", "a").map((o) => o.metadata.name).sort(), ["fresh", "pre-existing"]);
+      assert.deepEqual(informer.byIndex("team", "b"), [], "the old index key was unfiled");
+
+      await client.delete({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "pre-existing" });
+      await until("pre-existing gone", () => informer.get(namespace, "pre-existing") === undefined);
+      assert.deepEqual(informer.byIndex("team", "a").map((o) => o.metadata.name), ["fresh"]);
+
+      const names = informer.list(namespace).map((o) => o.metadata.name);
+      assert.ok(names.includes("fresh") && !names.includes("pre-existing"));
+      assert.deepEqual(log.filter((l) => !l.startsWith("add kube-root-ca")), [
+        "add pre-existing",
+        "add fresh",
+        "update fresh 1->2",
+        "delete pre-existing",
+      ]);
+
+      // A handler registered late hears about what is already cached.
+      const late: string[] = [];
+      informer.addHandlers({ onAdd: (o) => late.push(o.metadata.name!) });
+      assert.ok(late.includes("fresh"));
+    } finally {
+      await informer.stop();
+    }
+  });
+
+  test("watches only the listed namespaces", async () => {
+    const watched1 = await createTestNamespace(cluster, "informer-w1");
+    const watched2 = await createTestNamespace(cluster, "informer-w2");
+    const ignored = await createTestNamespace(cluster, "informer-x");
+    const informer = new Informer(client, {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      namespaces: [watched1, watched2],
+      labelSelector: "scoped=yes",
+    });
+    informer.start();
+    try {
+      await informer.waitForSync();
+      for (const ns of [watched1, watched2, ignored]) await client.create(configMap(ns, "cm", { scoped: "yes" }));
+      await until("both watched namespaces seen", () => informer.size === 2);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(informer.list().map((o) => o.metadata.namespace).sort(), [watched1, watched2].sort());
+      assert.equal(informer.get(ignored, "cm"), undefined);
+    } finally {
+      await informer.stop();
+    }
+  });
+
+  test("relists after the API server answers 410 Gone, catching changes missed meanwhile", async () => {
+    const namespace = await createTestNamespace(cluster, "informer-gone");
+    await client.create(configMap(namespace, "before"));
+    let lists = 0;
+    // The first list claims a long-compacted resourceVersion, so the watch
+    // that follows gets a real 410 from the API server.
+    const staleOnce: ListWatchClient = {
+      listAll: async <T extends KubeObject>(apiVersion: string, kind: string, options?: Parameters<KubeClient["listAll"]>[2]) => {
+        const list = await client.listAll<T>(apiVersion, kind, options);
+        if (++lists === 1) {
+          await client.create(configMap(namespace, "missed-by-first-list"));
+          return { ...list, resourceVersion: "1" };
+        }
+        return list;
+      },
+      watch: (apiVersion, kind, options) => client.watch(apiVersion, kind, options),
+    };
+    const errors: unknown[] = [];
+    const informer = new Informer(staleOnce, {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      namespaces: [namespace],
+      onError: (err) => errors.push(err),
+    });
+    informer.start();
+    try {
+      await informer.waitForSync();
+      await until("the relist found the object the first list missed", () => informer.get(namespace, "missed-by-first-list") !== undefined);
+      assert.equal(lists, 2);
+      assert.deepEqual(errors, [], "a 410 is routine, not an error");
+      await client.create(configMap(namespace, "after"));
+      await until("the new watch works", () => informer.get(namespace, "after") !== undefined);
+    } finally {
+      await informer.stop();
+    }
+  });
+
+  test("resync re-delivers cached objects to onUpdate with old === new", async () => {
+    const namespace = await createTestNamespace(cluster, "informer-resync");
+    await client.create(configMap(namespace, "steady"));
+    const informer = new Informer(client, {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      namespaces: [namespace],
+      fieldSelector: "metadata.name=steady",
+      resyncPeriodMs: 100,
+    });
+    let resyncs = 0;
+    informer.addHandlers({ onUpdate: (old, cur) => void (old === cur && resyncs++) });
+    informer.start();
+    try {
+      await informer.waitForSync();
+      await until("three resyncs", () => resyncs >= 3);
+    } finally {
+      await informer.stop();
+    }
+    const after = resyncs;
+    await new Promise((r) => setTimeout(r, 250));
+    assert.equal(resyncs, after, "stop ends the resync timer");
+  });
+
+  test("keeps retrying while the API refuses, and waitForSync gives up on abort", async () => {
+    const namespace = await createTestNamespace(cluster, "informer-denied");
+    const errors: unknown[] = [];
+    const denied = client.asServiceAccount(namespace, "nobody");
+    const informer = new Informer(denied, {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      namespaces: [namespace],
+      backoff: { baseMs: 20, maxMs: 50 },
+      onError: (err) => errors.push(err),
+    });
+    informer.start();
+    try {
+      await until("several refused lists", () => errors.length >= 3);
+      assert.match(String(errors[0]), /Forbidden|forbidden/);
+      assert.equal(informer.hasSynced(), false);
+      assert.equal(await informer.waitForSync(AbortSignal.timeout(50)), false);
+    } finally {
+      await informer.stop();
+    }
+  });
+});
