@@ -18,6 +18,7 @@ import { resolveSource, type ResolvedSource } from "../source/resolve.js";
 import type { Logger } from "../util/log.js";
 import { applyOutcome, findCondition, type Outcome } from "./conditions.js";
 import type { Caches } from "./manager.js";
+import { BuildCache } from "./build-cache.js";
 import { CachedSourceReader } from "./source-reader.js";
 import { refOfStageSet, runStage } from "./stage-run.js";
 import { StatusWriter } from "./status-writer.js";
@@ -57,6 +58,7 @@ export class StageSetReconciler {
   readonly #deps: ReconcilerDeps;
   readonly #sources: CachedSourceReader;
   readonly #memo = new AppliedStateMemo();
+  readonly #builds = new BuildCache();
   readonly #now: () => Date;
 
   constructor(deps: ReconcilerDeps) {
@@ -167,6 +169,7 @@ export class StageSetReconciler {
             inventoryMode: options.inventoryMode,
             inventoryShardCap: options.inventoryShardCap,
             memo: this.#memo,
+            builds: this.#builds,
             log,
             signal,
             onPhase: publish,
@@ -303,9 +306,12 @@ function stalled(reason: Reason, message: string): Outcome {
 
 /** Wraps unexpected errors so every failure carries a reason and names the stage. */
 function asStageSetError(err: unknown, stage?: string): StageSetError {
-  if (err instanceof StageSetError) return err;
-  const prefix = stage ? `stage "${stage}": ` : "";
-  return new StageSetError(Reasons.StageFailed, `${prefix}${errorMessage(err)}`, { cause: err });
+  const named = (message: string) => (stage && !message.includes(`stage "${stage}"`) ? `stage "${stage}": ${message}` : message);
+  if (err instanceof StageSetError) {
+    if (named(err.message) === err.message) return err;
+    return new StageSetError(err.reason, named(err.message), { cause: err, terminal: err.terminal });
+  }
+  return new StageSetError(Reasons.StageFailed, named(errorMessage(err)), { cause: err });
 }
 
 /**

@@ -9,6 +9,7 @@ import type { KubeClient } from "../kube/client.js";
 import type { ArtifactCache } from "../source/artifact-cache.js";
 import type { ResolvedSource } from "../source/resolve.js";
 import type { Logger } from "../util/log.js";
+import type { BuildCache } from "./build-cache.js";
 import { fetchLiveObjects } from "./live-objects.js";
 
 /** Everything one stage's run needs, in plain terms. */
@@ -24,6 +25,7 @@ export interface StageRunContext {
   inventoryMode: InventoryMode;
   inventoryShardCap: number;
   memo: AppliedStateMemo;
+  builds?: BuildCache;
   log: Logger;
   signal: AbortSignal;
   /** Publishes the stage's phase as it moves (Applying, Verifying). */
@@ -66,21 +68,25 @@ export async function runStage(ctx: StageRunContext): Promise<StageRunResult> {
   return { changeSet: synced.changeSet, pruned: synced.prune.pruned.length, entriesCount: synced.entries.length, shards: synced.shards };
 }
 
-/** Fetch (through the digest-keyed cache) and build the stage's objects. */
-export async function fetchAndBuild(ctx: Pick<StageRunContext, "artifacts" | "source" | "stage" | "index" | "stageSet" | "varSource" | "signal">): Promise<KubeObject[]> {
-  const lease = await ctx.artifacts.acquire(ctx.source.artifact, ctx.signal);
-  try {
-    return await buildStage({
-      root: lease.dir,
-      stageIndex: ctx.index,
-      stage: ctx.stage,
-      namespace: ctx.stageSet.metadata.namespace ?? "",
-      varSource: ctx.varSource,
-      signal: ctx.signal,
-    });
-  } finally {
-    lease.release();
-  }
+/**
+ * Fetch (through the digest-keyed artifact cache) and build the stage's
+ * objects; with a build cache, an unchanged artifact and stage spec reuse the
+ * last render.
+ */
+export async function fetchAndBuild(
+  ctx: Pick<StageRunContext, "artifacts" | "source" | "stage" | "index" | "stageSet" | "varSource" | "signal"> & { builds?: BuildCache },
+): Promise<KubeObject[]> {
+  const namespace = ctx.stageSet.metadata.namespace ?? "";
+  const render = async (varSource: VarSource) => {
+    const lease = await ctx.artifacts.acquire(ctx.source.artifact, ctx.signal);
+    try {
+      return await buildStage({ root: lease.dir, stageIndex: ctx.index, stage: ctx.stage, namespace, varSource, signal: ctx.signal });
+    } finally {
+      lease.release();
+    }
+  };
+  if (!ctx.builds) return render(ctx.varSource);
+  return ctx.builds.build(ctx.source.artifact.digest, ctx.stage, namespace, ctx.varSource, render);
 }
 
 async function verify(ctx: StageRunContext, applied: KubeObject[]): Promise<void> {

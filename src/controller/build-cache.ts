@@ -1,0 +1,102 @@
+import { createHash } from "node:crypto";
+import type { KubeObject, Stage } from "../api/types.js";
+import type { VarSource } from "../build/index.js";
+
+/** A ConfigMap or Secret a build read, and what it held (as a hash; never the values). */
+interface Dependency {
+  kind: "ConfigMap" | "Secret";
+  namespace: string;
+  name: string;
+  hash: string;
+}
+
+interface Entry {
+  objects: KubeObject[];
+  dependencies: Dependency[];
+  lastUsed: number;
+}
+
+/**
+ * Remembers the rendered objects of a stage per (artifact digest, stage
+ * spec), so a steady-state reconcile does not run kustomize again. A build
+ * that read substitution variables from ConfigMaps or Secrets is reused only
+ * if those still hold the same data (re-read on every lookup; compared by
+ * hash, so no secret value is kept in memory beyond the rendered objects).
+ */
+export class BuildCache {
+  readonly #entries = new Map<string, Entry>();
+  readonly #maxEntries: number;
+  #clock = 0;
+
+  constructor(maxEntries = 64) {
+    this.#maxEntries = maxEntries;
+  }
+
+  async build(
+    digest: string,
+    stage: Stage,
+    namespace: string,
+    varSource: VarSource,
+    render: (varSource: VarSource) => Promise<KubeObject[]>,
+  ): Promise<KubeObject[]> {
+    const key = cacheKey(digest, stage, namespace);
+    const hit = this.#entries.get(key);
+    if (hit && (await this.#stillValid(hit, varSource))) {
+      hit.lastUsed = ++this.#clock;
+      return structuredClone(hit.objects);
+    }
+    const dependencies: Dependency[] = [];
+    const recording: VarSource = {
+      getConfigMap: async (ns, name) => {
+        const found = await varSource.getConfigMap(ns, name);
+        dependencies.push({ kind: "ConfigMap", namespace: ns, name, hash: hashData(found) });
+        return found;
+      },
+      getSecret: async (ns, name) => {
+        const found = await varSource.getSecret(ns, name);
+        dependencies.push({ kind: "Secret", namespace: ns, name, hash: hashData(found) });
+        return found;
+      },
+    };
+    const objects = await render(recording);
+    this.#entries.set(key, { objects: structuredClone(objects), dependencies, lastUsed: ++this.#clock });
+    this.#evict();
+    return objects;
+  }
+
+  async #stillValid(entry: Entry, varSource: VarSource): Promise<boolean> {
+    for (const dep of entry.dependencies) {
+      const now = dep.kind === "ConfigMap" ? await varSource.getConfigMap(dep.namespace, dep.name) : await varSource.getSecret(dep.namespace, dep.name);
+      if (hashData(now) !== dep.hash) return false;
+    }
+    return true;
+  }
+
+  #evict(): void {
+    while (this.#entries.size > this.#maxEntries) {
+      let oldest: string | undefined;
+      let oldestUse = Infinity;
+      for (const [key, entry] of this.#entries) {
+        if (entry.lastUsed < oldestUse) {
+          oldest = key;
+          oldestUse = entry.lastUsed;
+        }
+      }
+      if (oldest === undefined) return;
+      this.#entries.delete(oldest);
+    }
+  }
+}
+
+function cacheKey(digest: string, stage: Stage, namespace: string): string {
+  const shape = { path: stage.path, patches: stage.patches, postBuild: stage.postBuild, namespace };
+  return `${digest}|${createHash("sha256").update(JSON.stringify(shape)).digest("hex")}`;
+}
+
+function hashData(obj: { data?: Record<string, string> } | undefined): string {
+  if (!obj) return "missing";
+  const data = obj.data ?? {};
+  const hash = createHash("sha256");
+  for (const key of Object.keys(data).sort()) hash.update(key).update("\0").update(data[key] ?? "").update("\0");
+  return hash.digest("hex");
+}
