@@ -2,6 +2,7 @@ import type { KubeObject, StageSet } from "../api/types.js";
 import { API_VERSION, STAGESET_KIND } from "../api/types.js";
 import type { KubeClient } from "../kube/client.js";
 import type { EventRecorder } from "../kube/events.js";
+import { KubeApiError } from "../kube/errors.js";
 import { Informer, objectKey } from "../kube/informer.js";
 import { LeaderElector } from "../kube/leader-election.js";
 import { WorkQueue, type KeyHandler, type WorkQueueMetrics } from "../kube/workqueue.js";
@@ -64,7 +65,12 @@ export class Manager {
   constructor(options: ManagerOptions) {
     this.#options = options;
     this.#log = options.log;
-    const onError = (what: string) => (err: unknown) => this.#log.warn({ err: String(err) }, `${what} watch failed; retrying`);
+    // A 429 right after a CRD is installed ("storage is (re)initializing") or
+    // an expired watch is routine; anything else deserves a warning.
+    const onError = (what: string) => (err: unknown) => {
+      const routine = err instanceof KubeApiError && (err.status === 429 || err.status === 410);
+      this.#log[routine ? "debug" : "warn"]({ err: String(err) }, `${what} watch failed; retrying`);
+    };
     const stageSets = new Informer<StageSet>(options.client, {
       apiVersion: API_VERSION,
       kind: STAGESET_KIND,
