@@ -48,13 +48,13 @@ demo: setup ## start a local control plane, run the controller, roll out a three
 	node dist/hack/demo/demo.js $(DEMO_ARGS)
 
 cluster-up: setup ## start the local control plane in the background; kubeconfig in .tools/kubeconfig
-	node --import tsx test/support/controlplane-cli.ts up
+	node --import tsx test/support/controlplane/cli.ts up
 
 cluster-down: ## stop the local control plane and remove its data
-	node --import tsx test/support/controlplane-cli.ts down
+	node --import tsx test/support/controlplane/cli.ts down
 
 cluster-status:
-	node --import tsx test/support/controlplane-cli.ts status
+	node --import tsx test/support/controlplane/cli.ts status
 
 bench: setup ## benchmarks against a peer, printed as ratios
 	npm run bench

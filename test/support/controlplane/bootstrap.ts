@@ -1,4 +1,5 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { request } from "node:https";
 import { join } from "node:path";
 import {
   ApiException,
@@ -10,6 +11,7 @@ import {
 import { parseAllDocuments } from "yaml";
 import { waitFor, type WaitOptions } from "../wait.js";
 import { ControlPlaneError } from "./errors.js";
+import type { ClientTls } from "./health.js";
 
 /** How long a bootstrap step may wait, and when to give up early (a component died, a sibling step failed). */
 export type WaitBudget = Pick<WaitOptions, "timeoutMs" | "abortIf">;
@@ -51,30 +53,55 @@ function readCrds(file: string): V1CustomResourceDefinition[] {
   return crds;
 }
 
-async function createOrReplace(api: ApiextensionsV1Api, crd: V1CustomResourceDefinition): Promise<void> {
-  try {
-    await api.createCustomResourceDefinition({ body: crd });
-  } catch (err) {
-    if (!isStatus(err, 409)) throw err;
-    const name = crd.metadata?.name ?? "";
-    const live = await api.readCustomResourceDefinition({ name });
-    await api.replaceCustomResourceDefinition({
-      name,
-      body: { ...crd, metadata: { ...crd.metadata, resourceVersion: live.metadata?.resourceVersion } },
-    });
-  }
+/** The API server address and the admin client TLS material, for raw requests. */
+export interface AdminEndpoint {
+  readonly server: string;
+  readonly tls: ClientTls;
 }
 
-/** Creates (or replaces) the CRDs in `files` and waits until each is Established. */
-export async function installCrds(kubeConfig: KubeConfig, files: readonly string[], budget: WaitBudget): Promise<string[]> {
+/**
+ * Server-side applies one CRD as raw JSON. The typed client re-serializes
+ * through its models and silently drops `default` and `x-kubernetes-*` schema
+ * keys, which would install a different CRD than the file says.
+ */
+function applyRaw(endpoint: AdminEndpoint, crd: V1CustomResourceDefinition): Promise<void> {
+  const name = encodeURIComponent(crd.metadata?.name ?? "");
+  const url = `${endpoint.server}/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}?fieldManager=stageset-test-controlplane&force=true`;
+  const body = JSON.stringify(crd);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      { method: "PATCH", ...endpoint.tls, headers: { "Content-Type": "application/apply-patch+yaml" }, timeout: 30_000 },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () => {
+          if (res.statusCode === 200 || res.statusCode === 201) resolve();
+          else reject(new Error(`HTTP ${res.statusCode}: ${Buffer.concat(chunks).toString("utf8").slice(0, 2000)}`));
+        });
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("no answer within 30s")));
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** Applies the CRDs in `files` (server-side, forced) and waits until each is Established. */
+export async function installCrds(
+  kubeConfig: KubeConfig,
+  endpoint: AdminEndpoint,
+  files: readonly string[],
+  budget: WaitBudget,
+): Promise<string[]> {
   const api = kubeConfig.makeApiClient(ApiextensionsV1Api);
   const crds = files.flatMap((file) => readCrds(file).map((crd) => ({ file, crd })));
   await Promise.all(
     crds.map(async ({ file, crd }) => {
       try {
-        await createOrReplace(api, crd);
+        await applyRaw(endpoint, crd);
       } catch (err) {
-        const detail = err instanceof ApiException ? `${err.code}: ${JSON.stringify(err.body)}` : String(err);
+        const detail = err instanceof Error ? err.message : String(err);
         throw new ControlPlaneError(`installing CRD ${crd.metadata?.name} from ${file} failed: ${detail}`, { cause: err });
       }
     }),

@@ -15,6 +15,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { repoRoot } from "../../../src/util/tools.js";
 import { startControlPlane } from "./controlplane.js";
+import { ControlPlaneError } from "./errors.js";
 
 const tools = join(repoRoot(), ".tools");
 const paths = {
@@ -151,4 +152,10 @@ if (command === undefined) {
   console.error("usage: cli.ts up|down|status");
   process.exit(2);
 }
-process.exitCode = await command();
+try {
+  process.exitCode = await command();
+} catch (err) {
+  if (!(err instanceof ControlPlaneError)) throw err;
+  console.error(err.message);
+  process.exitCode = 1;
+}

@@ -50,10 +50,13 @@ export class Component {
       // Same process group as the launcher: a Ctrl-C in the terminal reaches
       // every component, and the watchdog covers a launcher that is killed.
       const child = spawn(spec.binary, spec.args, { stdio: ["ignore", log, log] });
+      let spawnError: Error | undefined;
+      child.on("error", (err) => (spawnError = err)); // a started process reports through "exit"
       if (child.pid === undefined) {
-        throw new ControlPlaneError(`${spec.name}: could not start ${spec.binary}; see ${spec.logFile}`);
+        throw new ControlPlaneError(
+          `${spec.name}: could not start ${spec.binary}${spawnError ? `: ${spawnError.message}` : ""}; is it executable?`,
+        );
       }
-      child.on("error", () => {}); // reported through "exit"
       return new Component(spec, child, child.pid);
     } finally {
       closeSync(log);

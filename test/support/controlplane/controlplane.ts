@@ -210,7 +210,7 @@ async function startOnce(dataDir: string, options: ControlPlaneOptions): Promise
         ...budget(),
       });
     const [crdNames, nodeNames] = await Promise.all([
-      installCrds(kubeConfig, crdFiles, budget()),
+      installCrds(kubeConfig, { server, tls: adminTls }, crdFiles, budget()),
       createFakeNodes(kubeConfig, options.nodes ?? 1, budget()),
       waitForDefaultServiceAccount(kubeConfig, budget()),
       healthOf("kube-controller-manager", kcmPort),
@@ -237,20 +237,19 @@ async function startOnce(dataDir: string, options: ControlPlaneOptions): Promise
     };
   } catch (err) {
     abandoned = "the control-plane start was abandoned";
+    const crashed = components.filter((c) => !c.isRunning());
     await Promise.all(components.map((c) => c.stop()));
     // Keep the logs for the post-mortem; the watchdog leaves once the pid file is gone.
     rmSync(files.pidFile, { force: true });
     rmSync(join(dataDir, "etcd"), { recursive: true, force: true });
-    throw startFailure(err, components, dataDir);
+    throw startFailure(err, crashed.length > 0 ? crashed : components.slice(0, 2), dataDir);
   }
 }
 
-function startFailure(err: unknown, components: readonly Component[], dataDir: string): ControlPlaneError {
+/** The error, where the logs are, and the log tails of `suspects` (the crashed components, else etcd and kube-apiserver). */
+function startFailure(err: unknown, suspects: readonly Component[], dataDir: string): ControlPlaneError {
   const reason = err instanceof Error ? err.message : String(err);
-  const tails = components
-    .filter((c) => !c.isRunning() || /apiserver|etcd/.test(c.name))
-    .map((c) => `--- ${c.logFile} (last lines) ---\n${c.logTail()}`)
-    .join("\n");
+  const tails = suspects.map((c) => `--- ${c.logFile} (last lines) ---\n${c.logTail()}`).join("\n");
   return new ControlPlaneError(
     `the test control plane did not start: ${reason}\nComponent logs are in ${dataDir}/*.log\n${tails}`,
     { cause: err },
