@@ -17,7 +17,7 @@ export interface PrinterColumn {
 export interface CustomResourceDefinition {
   apiVersion: "apiextensions.k8s.io/v1";
   kind: "CustomResourceDefinition";
-  metadata: { name: string };
+  metadata: { name: string; labels?: Record<string, string> };
   spec: {
     group: string;
     names: { kind: string; listKind: string; plural: string; singular: string; shortNames?: string[] };
@@ -75,11 +75,12 @@ function crd(options: {
   statusSubresource: boolean;
   columns: PrinterColumn[];
   schema: SchemaNode;
+  labels?: Record<string, string>;
 }): CustomResourceDefinition {
   return {
     apiVersion: "apiextensions.k8s.io/v1",
     kind: "CustomResourceDefinition",
-    metadata: { name: `${options.plural}.${GROUP}` },
+    metadata: { name: `${options.plural}.${GROUP}`, ...(options.labels ? { labels: options.labels } : {}) },
     spec: {
       group: GROUP,
       names: {
@@ -122,5 +123,8 @@ export function stageInventoryCrd(): CustomResourceDefinition {
     statusSubresource: false,
     columns: stageInventoryColumns,
     schema: stageInventorySchema,
+    // In the hybrid and applyset inventory modes a stage's first shard is the
+    // ApplySet parent (KEP-3659), which requires this label on its CRD.
+    labels: { "applyset.kubernetes.io/is-parent-type": "true" },
   });
 }
