@@ -124,7 +124,7 @@ export class Transport {
     }
     // A watch has no overall deadline: the server ends it after timeoutSeconds.
     const timeoutMs = spec.verb === "watch" ? undefined : (spec.timeoutMs ?? this.#defaultTimeoutMs);
-    const signals = [spec.signal, timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined].filter(
+    const signals = [spec.signal, timeoutMs ? AbortSignal.timeout(Math.max(1, Math.ceil(timeoutMs))) : undefined].filter(
       (s): s is AbortSignal => s !== undefined,
     );
     const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];

@@ -2,6 +2,7 @@
 // deletes, keeps its indexes in step, honours a namespace list, resyncs,
 // and relists when the API server says its resourceVersion is gone.
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import type { KubeObject } from "../../src/api/types.js";
 import { KubeClient } from "../../src/kube/client.js";
@@ -25,6 +26,31 @@ const configMap = (namespace: string, name: string, labels: Record<string, strin
   metadata: { name, namespace, labels },
   data,
 });
+
+/** A throw-away namespaced CRD in a group of its own; its watch cache starts now. */
+async function installWidgetCrd(): Promise<{ apiVersion: string; remove: () => Promise<void> }> {
+  const group = `t${randomBytes(4).toString("hex")}.stages.test`;
+  const ref = { apiVersion: "apiextensions.k8s.io/v1", kind: "CustomResourceDefinition", name: `widgets.${group}` };
+  await client.create({
+    apiVersion: ref.apiVersion,
+    kind: ref.kind,
+    metadata: { name: ref.name },
+    spec: {
+      group,
+      scope: "Namespaced",
+      names: { plural: "widgets", singular: "widget", kind: "Widget", listKind: "WidgetList" },
+      versions: [
+        {
+          name: "v1",
+          served: true,
+          storage: true,
+          schema: { openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true } },
+        },
+      ],
+    },
+  });
+  return { apiVersion: `${group}/v1`, remove: async () => void (await client.delete(ref)) };
+}
 
 const until = (description: string, predicate: () => boolean) =>
   waitFor(() => predicate(), { description, timeoutMs: 15_000, intervalMs: 20 });
@@ -103,38 +129,48 @@ describe("Informer", () => {
 
   test("relists after the API server answers 410 Gone, catching changes missed meanwhile", async () => {
     const namespace = await createTestNamespace(cluster, "informer-gone");
-    await client.create(configMap(namespace, "before"));
-    let lists = 0;
-    // The first list claims a long-compacted resourceVersion, so the watch
-    // that follows gets a real 410 from the API server.
-    const staleOnce: ListWatchClient = {
-      listAll: async <T extends KubeObject>(apiVersion: string, kind: string, options?: Parameters<KubeClient["listAll"]>[2]) => {
-        const list = await client.listAll<T>(apiVersion, kind, options);
-        if (++lists === 1) {
-          await client.create(configMap(namespace, "missed-by-first-list"));
-          return { ...list, resourceVersion: "1" };
-        }
-        return list;
-      },
-      watch: (apiVersion, kind, options) => client.watch(apiVersion, kind, options),
-    };
-    const errors: unknown[] = [];
-    const informer = new Informer(staleOnce, {
-      apiVersion: "v1",
-      kind: "ConfigMap",
-      namespaces: [namespace],
-      onError: (err) => errors.push(err),
-    });
-    informer.start();
+    const { apiVersion, remove } = await installWidgetCrd();
     try {
-      await informer.waitForSync();
-      await until("the relist found the object the first list missed", () => informer.get(namespace, "missed-by-first-list") !== undefined);
-      assert.equal(lists, 2);
-      assert.deepEqual(errors, [], "a 410 is routine, not an error");
-      await client.create(configMap(namespace, "after"));
-      await until("the new watch works", () => informer.get(namespace, "after") !== undefined);
+      const widget = (name: string): KubeObject => ({ apiVersion, kind: "Widget", metadata: { name, namespace } });
+      await waitFor(() => client.create(widget("before")).catch(() => undefined), {
+        description: "the Widget CRD serves",
+        timeoutMs: 30_000,
+      });
+      let lists = 0;
+      // The first list claims resourceVersion "1". The Widget watch cache
+      // started when the CRD was installed, so the API server really answers
+      // the watch that follows with 410 Expired.
+      const staleOnce: ListWatchClient = {
+        listAll: async <T extends KubeObject>(v: string, k: string, options?: Parameters<KubeClient["listAll"]>[2]) => {
+          const list = await client.listAll<T>(v, k, options);
+          if (++lists === 1) {
+            await client.create(widget("missed-by-first-list"));
+            return { ...list, resourceVersion: "1" };
+          }
+          return list;
+        },
+        watch: (v, k, options) => client.watch(v, k, options),
+      };
+      const errors: unknown[] = [];
+      const informer = new Informer(staleOnce, {
+        apiVersion,
+        kind: "Widget",
+        namespaces: [namespace],
+        onError: (err) => errors.push(err),
+      });
+      informer.start();
+      try {
+        await informer.waitForSync();
+        await until("the relist found the object the first list missed", () => informer.get(namespace, "missed-by-first-list") !== undefined);
+        assert.equal(lists, 2);
+        assert.deepEqual(errors, [], "a 410 is routine, not an error");
+        await client.create(widget("after"));
+        await until("the new watch works", () => informer.get(namespace, "after") !== undefined);
+      } finally {
+        await informer.stop();
+      }
     } finally {
-      await informer.stop();
+      await remove();
     }
   });
 

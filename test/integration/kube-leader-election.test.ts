@@ -75,7 +75,8 @@ describe("LeaderElector", () => {
 
     await waitFor(() => b.elector.isLeader(), { description: "b takes over", timeoutMs: 10_000, intervalMs: 20 });
     const takeoverMs = performance.now() - stoppedAt;
-    assert.ok(takeoverMs <= timing.leaseDurationMs + 2 * timing.retryPeriodMs + 300, `took over after ${takeoverMs}ms`);
+    // b saw the last renewal up to one retry period late and polls every retry period (jittered).
+    assert.ok(takeoverMs <= timing.leaseDurationMs + 3 * timing.retryPeriodMs + 500, `took over after ${takeoverMs}ms`);
     assert.ok(takeoverMs >= timing.leaseDurationMs - timing.retryPeriodMs - 100, `took over too early: ${takeoverMs}ms`);
     const held = await lease(namespace);
     assert.equal(held?.spec.holderIdentity, "b");
@@ -131,7 +132,7 @@ describe("LeaderElector", () => {
     const lostAfter = stopped[0]! - cutAt;
     assert.equal(elector.isLeader(), false);
     assert.equal(signal?.aborted, true);
-    assert.ok(lostAfter <= timing.renewDeadlineMs + 100, `stopped ${lostAfter}ms after renewals began failing`);
+    assert.ok(lostAfter <= timing.renewDeadlineMs + 300, `stopped ${lostAfter}ms after renewals began failing`);
     assert.ok(lostAfter < timing.leaseDurationMs, "stopped before anyone else could take the lease");
     assert.ok(errors.some((e) => /Forbidden|forbidden/.test(String(e))));
   });
