@@ -17,8 +17,8 @@ export const DURATION_PATTERN = "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$";
 export const DNS1123_LABEL_PATTERN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 
 export const Limits = {
-  stages: 100,
-  actionsPerList: 32,
+  stages: 64,
+  actionsPerList: 16,
   migrations: 64,
   updateWindows: 32,
   dependsOn: 64,

@@ -1,39 +1,18 @@
 // Every failure path of a stage gives the documented reason, a message naming
 // the stage and the cause, and leaves what earlier stages applied in place.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import type { Stage, StageSet } from "../../src/api/types.js";
-import { KubeClient } from "../../src/kube/client.js";
-import { ArtifactServer, tarHeader, type PublishedArtifact } from "../support/artifact-server.js";
-import { createTestNamespace, testCluster, type TestCluster } from "../support/cluster.js";
+import { describe, test } from "node:test";
+import type { Stage } from "../../src/api/types.js";
+import { tarHeader, type PublishedArtifact } from "../support/artifact-server.js";
+import { createTestNamespace } from "../support/cluster.js";
 import { startTestController } from "../support/controller.js";
 import { publishExternalArtifact } from "../support/flux.js";
+import { configMapFile, getStageSet, readyCondition, STAGESET, usePipelineFixture, waitForReason } from "../support/pipeline.js";
 import { waitFor } from "../support/wait.js";
 import { gzipSync } from "node:zlib";
 
-const STAGESET = { apiVersion: "stages.metio.wtf/v1", kind: "StageSet" } as const;
-
-function configMap(name: string, data: Record<string, string>, extra = ""): string {
-  const lines = Object.entries(data).map(([k, v]) => `  ${k}: "${v}"`);
-  return `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n${extra}data:\n${lines.join("\n")}\n`;
-}
-
 describe("stage failures", { concurrency: true }, () => {
-  let cluster: TestCluster;
-  let server: ArtifactServer;
-  let client: KubeClient;
-
-  before(async () => {
-    cluster = await testCluster();
-    server = new ArtifactServer();
-    await server.start();
-    client = KubeClient.fromKubeConfig(cluster.kubeConfig);
-  });
-
-  after(async () => {
-    await server.stop();
-    client.close();
-  });
+  const fixture = usePipelineFixture();
 
   /**
    * A namespace with a healthy first stage ("base", one ConfigMap) and a
@@ -46,33 +25,27 @@ describe("stage failures", { concurrency: true }, () => {
     reason: string,
     extraSpec: Record<string, unknown> = {},
   ) {
-    const namespace = await createTestNamespace(cluster, prefix);
-    await publishExternalArtifact(client, namespace, "base", server.add(`${namespace}-base`, { "cm.yaml": configMap("base", { a: "1" }) }));
+    const namespace = await createTestNamespace(fixture.cluster, prefix);
+    await publishExternalArtifact(fixture.client, namespace, "base", fixture.server.add(`${namespace}-base`, configMapFile("base", { a: "1" })));
     const stage = await second(namespace);
-    const controller = await startTestController(cluster, namespace, ["--runbook-base-url", "https://runbooks.example/stageset"]);
-    await client.create({
+    const controller = await startTestController(fixture.cluster, namespace, ["--runbook-base-url", "https://runbooks.example/stageset"]);
+    await fixture.client.create({
       ...STAGESET,
       metadata: { name: "app", namespace },
       spec: { retryInterval: "2s", ...extraSpec, stages: [{ name: "base", sourceRef: { name: "base" } }, { name: "second", ...stage }] },
     });
     try {
-      const stageSet = await waitFor(
-        async () => {
-          const s = await client.get<StageSet>({ ...STAGESET, namespace, name: "app" });
-          return s?.status?.conditions?.find((c) => c.type === "Ready")?.reason === reason ? s : undefined;
-        },
-        { description: `StageSet ${namespace}/app to report ${reason}`, timeoutMs: 60_000, intervalMs: 200 },
-      );
-      return { namespace, stageSet, controller, ready: stageSet.status!.conditions!.find((c) => c.type === "Ready")! };
+      const stageSet = await waitForReason(fixture.client, namespace, "app", reason);
+      return { namespace, stageSet, controller, ready: readyCondition(stageSet)! };
     } catch (err) {
       await controller.stop();
-      const s = await client.get<StageSet>({ ...STAGESET, namespace, name: "app" });
+      const s = await getStageSet(fixture.client, namespace, "app");
       throw new Error(`${(err as Error).message}; last status: ${JSON.stringify(s?.status)}`);
     }
   }
 
   async function baseStillApplied(namespace: string): Promise<void> {
-    const cm = await client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "base" });
+    const cm = await fixture.client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "base" });
     assert.ok(cm, "the first stage's ConfigMap stays applied");
   }
 
@@ -80,7 +53,7 @@ describe("stage failures", { concurrency: true }, () => {
     const { ready, stageSet, controller, namespace } = await runUntilReason(
       "fail-source",
       async (ns) => {
-        await publishExternalArtifact(client, ns, "pending", undefined, { ready: false });
+        await publishExternalArtifact(fixture.client, ns, "pending", undefined, { ready: false });
         return { sourceRef: { name: "pending" } };
       },
       "SourceNotReady",
@@ -92,8 +65,8 @@ describe("stage failures", { concurrency: true }, () => {
       assert.ok(stageSet.status?.conditions?.some((c) => c.type === "Reconciling" && c.status === "True"), "waiting is Reconciling");
       assert.ok(!stageSet.status?.conditions?.some((c) => c.type === "Stalled"), "waiting is not Stalled");
       // It resumes by itself once the source becomes ready.
-      await publishExternalArtifact(client, namespace, "pending", server.add(`${namespace}-pending`, { "cm.yaml": configMap("later", { b: "2" }) }));
-      await waitFor(async () => client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "later" }), {
+      await publishExternalArtifact(fixture.client, namespace, "pending", fixture.server.add(`${namespace}-pending`, configMapFile("later", { b: "2" })));
+      await waitFor(async () => fixture.client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "later" }), {
         description: "the held stage to roll out once its source is Ready",
         timeoutMs: 30_000,
       });
@@ -106,9 +79,9 @@ describe("stage failures", { concurrency: true }, () => {
     const { ready, controller, namespace } = await runUntilReason(
       "fail-digest",
       async (ns) => {
-        const good = server.add(`${ns}-bad-digest`, { "cm.yaml": configMap("x", { a: "1" }) });
+        const good = fixture.server.add(`${ns}-bad-digest`, configMapFile("x", { a: "1" }));
         const forged: PublishedArtifact = { ...good, digest: `sha256:${"0".repeat(64)}` };
-        await publishExternalArtifact(client, ns, "forged", forged);
+        await publishExternalArtifact(fixture.client, ns, "forged", forged);
         return { sourceRef: { name: "forged" } };
       },
       "ArtifactFailed",
@@ -118,7 +91,7 @@ describe("stage failures", { concurrency: true }, () => {
       assert.match(ready.message, /digest/i);
       assert.match(ready.message, /\(runbook: https:\/\/runbooks\.example\/stageset\/artifactfailed\/\)$/);
       await baseStillApplied(namespace);
-      assert.equal(await client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "x" }), undefined, "nothing of the failed stage applied");
+      assert.equal(await fixture.client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "x" }), undefined, "nothing of the failed stage applied");
     } finally {
       await controller.stop();
     }
@@ -128,11 +101,11 @@ describe("stage failures", { concurrency: true }, () => {
     const { ready, controller, namespace } = await runUntilReason(
       "fail-traversal",
       async (ns) => {
-        const body = Buffer.from(configMap("evil", { a: "1" }));
+        const body = Buffer.from(configMapFile("evil", { a: "1" })["evil.yaml"]!);
         const tarball = gzipSync(
           Buffer.concat([tarHeader("../evil.yaml", body.length, "0"), body, Buffer.alloc((512 - (body.length % 512)) % 512), Buffer.alloc(1024)]),
         );
-        await publishExternalArtifact(client, ns, "evil", server.addTarball(`${ns}-evil`, tarball));
+        await publishExternalArtifact(fixture.client, ns, "evil", fixture.server.addTarball(`${ns}-evil`, tarball));
         return { sourceRef: { name: "evil" } };
       },
       "ArtifactFailed",
@@ -151,10 +124,10 @@ describe("stage failures", { concurrency: true }, () => {
       "fail-build",
       async (ns) => {
         await publishExternalArtifact(
-          client,
+          fixture.client,
           ns,
           "broken",
-          server.add(`${ns}-broken`, { "kustomization.yaml": "resources:\n  - missing.yaml\n" }),
+          fixture.server.add(`${ns}-broken`, { "kustomization.yaml": "resources:\n  - missing.yaml\n" }),
         );
         return { sourceRef: { name: "broken" } };
       },
@@ -174,8 +147,8 @@ describe("stage failures", { concurrency: true }, () => {
       "fail-immutable",
       async (ns) => {
         // The ConfigMap exists, immutable, with other data: the apply must change an immutable field.
-        await client.create({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "frozen", namespace: ns }, immutable: true, data: { v: "old" } });
-        await publishExternalArtifact(client, ns, "frozen", server.add(`${ns}-frozen`, { "cm.yaml": configMap("frozen", { v: "new" }, "immutable: true\n") }));
+        await fixture.client.create({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "frozen", namespace: ns }, immutable: true, data: { v: "old" } });
+        await publishExternalArtifact(fixture.client, ns, "frozen", fixture.server.add(`${ns}-frozen`, configMapFile("frozen", { v: "new" }, "immutable: true\n")));
         return { sourceRef: { name: "frozen" } };
       },
       "StageFailed",
@@ -186,22 +159,16 @@ describe("stage failures", { concurrency: true }, () => {
       assert.match(ready.message, /frozen/);
       assert.match(ready.message, /immutable/i);
       await baseStillApplied(namespace);
-      const failures = await client.list("v1", "Event", { namespace, fieldSelector: "reason=StageFailed" });
+      const failures = await fixture.client.list("v1", "Event", { namespace, fieldSelector: "reason=StageFailed" });
       assert.ok(failures.items.length > 0, "a StageFailed event was emitted");
 
-      const current = await client.get<StageSet>({ ...STAGESET, namespace, name: "app" });
+      const current = await getStageSet(fixture.client, namespace, "app");
       const stages = current!.spec.stages.map((s) =>
         s.name === "second" ? { ...s, conflictPolicy: { rules: [{ target: { kind: "ConfigMap", name: "frozen" }, action: "Recreate" as const }] } } : s,
       );
-      await client.patch({ ...STAGESET, namespace, name: "app" }, { spec: { stages } }, "merge");
-      await waitFor(
-        async () => {
-          const s = await client.get<StageSet>({ ...STAGESET, namespace, name: "app" });
-          return s?.status?.conditions?.find((c) => c.type === "Ready")?.status === "True";
-        },
-        { description: "the StageSet Ready after the Recreate rule", timeoutMs: 60_000 },
-      );
-      const frozen = await client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "frozen" });
+      await fixture.client.patch({ ...STAGESET, namespace, name: "app" }, { spec: { stages } }, "merge");
+      await waitForReason(fixture.client, namespace, "app", "Succeeded");
+      const frozen = await fixture.client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "frozen" });
       assert.deepEqual(frozen?.data, { v: "new" });
     } finally {
       await controller.stop();
@@ -212,7 +179,7 @@ describe("stage failures", { concurrency: true }, () => {
     const { ready, stageSet, controller, namespace } = await runUntilReason(
       "fail-health",
       async (ns) => {
-        await publishExternalArtifact(client, ns, "waits", server.add(`${ns}-waits`, { "cm.yaml": configMap("present", { a: "1" }) }));
+        await publishExternalArtifact(fixture.client, ns, "waits", fixture.server.add(`${ns}-waits`, configMapFile("present", { a: "1" })));
         return {
           sourceRef: { name: "waits" },
           readyChecks: { timeout: "2s", checks: [{ apiVersion: "v1", kind: "ConfigMap", name: "never-created" }] },
@@ -226,7 +193,7 @@ describe("stage failures", { concurrency: true }, () => {
       assert.match(ready.message, /2s/);
       assert.equal(stageSet.status?.stages?.find((s) => s.name === "second")?.phase, "Failed");
       await baseStillApplied(namespace);
-      assert.ok(await client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "present" }), "the stage's applied objects stay");
+      assert.ok(await fixture.client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "present" }), "the stage's applied objects stay");
     } finally {
       await controller.stop();
     }

@@ -1,18 +1,15 @@
-// The stage pipeline end to end: a real API server (with kube-controller-manager
+// The stage pipeline end to end: a real API fixture.server (with kube-controller-manager
 // and kwok, so Deployments become Available), artifacts served over HTTP on
 // loopback as ExternalArtifacts, the real kustomize, the controller in-process.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import type { KubeObject, StageSet } from "../../src/api/types.js";
-import { KubeClient } from "../../src/kube/client.js";
-import { ArtifactServer } from "../support/artifact-server.js";
-import { createTestNamespace, testCluster, type TestCluster } from "../support/cluster.js";
+import { describe, test } from "node:test";
+import type { KubeObject } from "../../src/api/types.js";
+import { createTestNamespace } from "../support/cluster.js";
 import { startTestController } from "../support/controller.js";
 import { publishExternalArtifact } from "../support/flux.js";
+import { getStageSet, STAGESET, usePipelineFixture, waitForReason } from "../support/pipeline.js";
 import { ChangeRecorder } from "../support/recorder.js";
 import { waitFor } from "../support/wait.js";
-
-const STAGESET = { apiVersion: "stages.metio.wtf/v1", kind: "StageSet" } as const;
 
 function crdYaml(group: string): string {
   return `apiVersion: apiextensions.k8s.io/v1
@@ -57,44 +54,11 @@ function configMapYaml(name: string, data: Record<string, string>): string {
   return `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n${lines.join("\n")}\n`;
 }
 
-async function getStageSet(client: KubeClient, namespace: string, name: string): Promise<StageSet | undefined> {
-  return client.get<StageSet>({ ...STAGESET, namespace, name });
-}
-
-function readyOf(s: StageSet | undefined) {
-  return s?.status?.conditions?.find((c) => c.type === "Ready");
-}
-
-async function waitReady(client: KubeClient, namespace: string, name: string, timeoutMs = 90_000): Promise<StageSet> {
-  return waitFor(
-    async () => {
-      const s = await getStageSet(client, namespace, name);
-      const ready = readyOf(s);
-      return ready?.status === "True" && s?.status?.observedGeneration === s?.metadata.generation ? s : undefined;
-    },
-    { description: `StageSet ${namespace}/${name} Ready`, timeoutMs, intervalMs: 200 },
-  );
-}
-
 describe("stage pipeline", { concurrency: true }, () => {
-  let cluster: TestCluster;
-  let server: ArtifactServer;
-  let client: KubeClient;
-
-  before(async () => {
-    cluster = await testCluster();
-    server = new ArtifactServer();
-    await server.start();
-    client = KubeClient.fromKubeConfig(cluster.kubeConfig);
-  });
-
-  after(async () => {
-    await server.stop();
-    client.close();
-  });
+  const fixture = usePipelineFixture();
 
   test("three stages apply in order, prune, re-create, correct drift, and tear down last stage first", async () => {
-    const namespace = await createTestNamespace(cluster, "pipe-order");
+    const namespace = await createTestNamespace(fixture.cluster, "pipe-order");
     const group = `${namespace}.example.test`;
     const extraNamespace = `${namespace}-extra`;
     const config = (withExtra: boolean) => ({
@@ -103,17 +67,17 @@ describe("stage pipeline", { concurrency: true }, () => {
       "namespace.yaml": `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${extraNamespace}\n`,
       ...(withExtra ? { "extra.yaml": configMapYaml("extra", { keep: "me" }) } : {}),
     });
-    await publishExternalArtifact(client, namespace, "crds", server.add(`${namespace}-crds`, { "crd.yaml": crdYaml(group), "first.yaml": deploymentYaml("first") }));
-    await publishExternalArtifact(client, namespace, "config", server.add(`${namespace}-config`, config(true), "v1"));
-    await publishExternalArtifact(client, namespace, "app", server.add(`${namespace}-app`, { "web.yaml": deploymentYaml("web", 2) }));
+    await publishExternalArtifact(fixture.client, namespace, "crds", fixture.server.add(`${namespace}-crds`, { "crd.yaml": crdYaml(group), "first.yaml": deploymentYaml("first") }));
+    await publishExternalArtifact(fixture.client, namespace, "config", fixture.server.add(`${namespace}-config`, config(true), "v1"));
+    await publishExternalArtifact(fixture.client, namespace, "app", fixture.server.add(`${namespace}-app`, { "web.yaml": deploymentYaml("web", 2) }));
 
-    const recorder = await ChangeRecorder.start(client, [
+    const recorder = await ChangeRecorder.start(fixture.client, [
       { apiVersion: "apps/v1", kind: "Deployment", namespace },
       { apiVersion: "v1", kind: "ConfigMap", namespace },
     ]);
-    const controller = await startTestController(cluster, namespace);
+    const controller = await startTestController(fixture.cluster, namespace);
     try {
-      await client.create({
+      await fixture.client.create({
         ...STAGESET,
         metadata: { name: "platform", namespace },
         spec: {
@@ -125,7 +89,7 @@ describe("stage pipeline", { concurrency: true }, () => {
           ],
         },
       });
-      const ready = await waitReady(client, namespace, "platform");
+      const ready = await waitForReason(fixture.client, namespace, "platform", "Succeeded", 90_000);
       assert.deepEqual(
         ready.status?.stages?.map((s) => [s.name, s.phase]),
         [
@@ -147,34 +111,34 @@ describe("stage pipeline", { concurrency: true }, () => {
       assert.ok(firstAvailable && settingsCreated && webCreated, "all three stages were observed");
       assert.ok(settingsCreated.revision > firstAvailable.revision, "stage 2 started only after stage 1 was Ready");
       assert.ok(webCreated.revision > settingsCreated.revision, "stage 3 started after stage 2");
-      const widget = await client.get({ apiVersion: `${group}/v1`, kind: "Widget", namespace, name: "w1" });
+      const widget = await fixture.client.get({ apiVersion: `${group}/v1`, kind: "Widget", namespace, name: "w1" });
       assert.equal((widget?.metadata.labels ?? {})["stages.metio.wtf/stage"], "config");
 
       // An object removed from the artifact is pruned ...
-      await publishExternalArtifact(client, namespace, "config", server.add(`${namespace}-config`, config(false), "v2"));
-      await waitFor(async () => (await client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "extra" })) === undefined, {
+      await publishExternalArtifact(fixture.client, namespace, "config", fixture.server.add(`${namespace}-config`, config(false), "v2"));
+      await waitFor(async () => (await fixture.client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "extra" })) === undefined, {
         description: "ConfigMap extra pruned",
         timeoutMs: 30_000,
       });
       // ... and re-created when it comes back.
-      await publishExternalArtifact(client, namespace, "config", server.add(`${namespace}-config`, config(true), "v3"));
-      await waitFor(async () => (await client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "extra" })) !== undefined, {
+      await publishExternalArtifact(fixture.client, namespace, "config", fixture.server.add(`${namespace}-config`, config(true), "v3"));
+      await waitFor(async () => (await fixture.client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "extra" })) !== undefined, {
         description: "ConfigMap extra re-created",
         timeoutMs: 30_000,
       });
 
       // A managed field edited by hand is restored at the next drift check.
-      await client.patch({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "settings" }, { data: { mode: "red" } }, "merge");
+      await fixture.client.patch({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "settings" }, { data: { mode: "red" } }, "merge");
       await waitFor(
-        async () => ((await client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "settings" }))?.data as Record<string, string>)?.mode === "blue",
+        async () => ((await fixture.client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "settings" }))?.data as Record<string, string>)?.mode === "blue",
         { description: "drift on ConfigMap settings corrected", timeoutMs: 30_000 },
       );
-      const events = await client.list("v1", "Event", { namespace, fieldSelector: "reason=DriftCorrected" });
+      const events = await fixture.client.list("v1", "Event", { namespace, fieldSelector: "reason=DriftCorrected" });
       assert.ok(events.items.length > 0, "a DriftCorrected event was emitted");
 
       // Deleting the StageSet removes its objects, last stage first.
-      await client.delete({ ...STAGESET, namespace, name: "platform" });
-      await waitFor(async () => (await getStageSet(client, namespace, "platform")) === undefined, {
+      await fixture.client.delete({ ...STAGESET, namespace, name: "platform" });
+      await waitFor(async () => (await getStageSet(fixture.client, namespace, "platform")) === undefined, {
         description: "StageSet platform gone (finalizer done)",
         timeoutMs: 90_000,
       });
@@ -185,12 +149,12 @@ describe("stage pipeline", { concurrency: true }, () => {
       assert.ok(webGone && settingsGone && firstGone, "every stage's objects were deleted");
       assert.ok(webGone.revision < settingsGone.revision, "stage 3 went before stage 2");
       assert.ok(settingsGone.revision < firstGone.revision, "stage 2 went before stage 1");
-      assert.equal(await client.get({ apiVersion: "apiextensions.k8s.io/v1", kind: "CustomResourceDefinition", name: `widgets.${group}` }), undefined);
+      assert.equal(await fixture.client.get({ apiVersion: "apiextensions.k8s.io/v1", kind: "CustomResourceDefinition", name: `widgets.${group}` }), undefined);
     } finally {
       await controller.stop();
       await recorder.stop();
-      await client.delete({ apiVersion: "apiextensions.k8s.io/v1", kind: "CustomResourceDefinition", name: `widgets.${group}` }).catch(() => false);
-      await client.delete({ apiVersion: "v1", kind: "Namespace", name: extraNamespace }).catch(() => false);
+      await fixture.client.delete({ apiVersion: "apiextensions.k8s.io/v1", kind: "CustomResourceDefinition", name: `widgets.${group}` }).catch(() => false);
+      await fixture.client.delete({ apiVersion: "v1", kind: "Namespace", name: extraNamespace }).catch(() => false);
     }
   });
 });
