@@ -12,7 +12,8 @@
 //   STAGESET_TEST_CONCURRENCY  parallel test files against the cluster (default 4)
 //   STAGESET_TEST_TIMEOUT_MS   per-test timeout (default 300000)
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -36,16 +37,42 @@ function matchesFilters(file, filters) {
   return filters.some((filter) => rel.includes(filter.replace(/^(dist\/)?test\//, "").replace(/\.(test\.)?[tj]s$/, "")));
 }
 
+// Totals over every tier, read from a TAP copy of each run's report, for the
+// one closing line CI reads ("N passed, N failed").
+const totals = { pass: 0, fail: 0, skipped: 0 };
+const tapDir = mkdtempSync(join(tmpdir(), "stageset-tests-"));
+let tapRuns = 0;
+
+function addTotals(tapFile) {
+  if (!existsSync(tapFile)) return;
+  const text = readFileSync(tapFile, "utf8");
+  for (const key of Object.keys(totals)) {
+    const match = new RegExp(`^# ${key} (\\d+)$`, "m").exec(text);
+    if (match) totals[key] += Number(match[1]);
+  }
+}
+
 function runNodeTest(files, extraArgs, env) {
+  const tapFile = join(tapDir, `run-${tapRuns++}.tap`);
   return new Promise((resolveRun) => {
     const child = spawn(
       process.execPath,
-      ["--test", "--test-reporter=spec", `--test-timeout=${testTimeoutMs}`, ...extraArgs, ...files],
+      [
+        "--test",
+        "--test-reporter=spec",
+        "--test-reporter-destination=stdout",
+        "--test-reporter=tap",
+        `--test-reporter-destination=${tapFile}`,
+        `--test-timeout=${testTimeoutMs}`,
+        ...extraArgs,
+        ...files,
+      ],
       { stdio: "inherit", env: { ...process.env, ...env } },
     );
     currentChild = child;
     child.once("exit", (code, signal) => {
       currentChild = undefined;
+      addTotals(tapFile);
       resolveRun(code === 0 && signal === null);
     });
   });
@@ -130,6 +157,8 @@ async function main() {
   }
 
   console.log(`[run-tests] total ${seconds(Date.now() - runStarted)}`);
+  rmSync(tapDir, { recursive: true, force: true });
+  console.log(`${totals.pass} passed, ${totals.fail} failed${totals.skipped ? `, ${totals.skipped} skipped` : ""}`);
   if (failures.length > 0) {
     console.error(`[run-tests] FAILED: ${failures.join(", ")}`);
     return 1;
