@@ -31,6 +31,8 @@ export interface SyncStageOptions {
   keep?: ReadonlySet<string>;
   dryRun?: boolean;
   crdTimeoutMs?: number;
+  /** Called once the apply is done and before objects that left the stage are deleted (only when there are some). */
+  onPrune?: (candidates: readonly ObjectRef[]) => Promise<void>;
 }
 
 export interface StageSyncResult {
@@ -89,6 +91,7 @@ export async function syncStage(o: SyncStageOptions): Promise<StageSyncResult> {
     current = { stage: stage.name, position: o.position, shards: union, entries: union.flatMap((s) => s.spec.entries) };
   }
 
+  if (leaving.length > 0 && o.onPrune) await o.onPrune(leaving);
   const prune = await pruneObjects({
     client,
     stageSet,

@@ -28,7 +28,7 @@ export interface StageRunContext {
   builds?: BuildCache;
   log: Logger;
   signal: AbortSignal;
-  /** Publishes the stage's phase as it moves (Applying, Verifying). */
+  /** Publishes the stage's phase as it moves (Applying, Pruning, Verifying). */
   onPhase(phase: StageStatus["phase"], message?: string): Promise<void>;
   healthPollIntervalMs: number;
 }
@@ -59,6 +59,7 @@ export async function runStage(ctx: StageRunContext): Promise<StageRunResult> {
     mode: ctx.inventoryMode,
     shardCap: ctx.inventoryShardCap,
     memo: ctx.memo,
+    onPrune: () => ctx.onPhase("Pruning"),
   });
   if (synced.prune.pruned.length > 0) {
     ctx.log.info({ stage: ctx.stage.name, pruned: synced.prune.pruned.map(describe) }, "pruned objects that left the stage");
