@@ -1,0 +1,77 @@
+import { API_VERSION, STAGESET_KIND, type StageSet, type StageStatus } from "../../api/types.js";
+import type { InventoryMode } from "../../config/flags.js";
+import type { StageChanges } from "../changes.js";
+import { clientSideChanges } from "../client-diff.js";
+import { painter, useColor, type ColorMode } from "../color.js";
+import { renderDiffReport } from "../diff-report.js";
+import { ExitCode } from "../errors.js";
+import { serverSideChanges } from "../server-diff.js";
+import { targetClient } from "../target.js";
+import { loadAndRender, type RenderFlags } from "./build.js";
+import type { CommandContext } from "./context.js";
+
+export interface DiffFlags extends RenderFlags {
+  serverSide: boolean;
+  showUnchanged: boolean;
+  prune: boolean;
+  color: ColorMode;
+  exitCode: boolean;
+  inventoryMode: InventoryMode;
+}
+
+/**
+ * `diff NAME | -f FILE`: what a reconcile would change, against the live
+ * cluster. Exits 1 when anything would change (unless `--exit-code=false`).
+ */
+export async function runDiff(ctx: CommandContext, name: string | undefined, flags: DiffFlags): Promise<number> {
+  let target: Awaited<ReturnType<typeof targetClient>> | undefined;
+  const connect = async (stageSet: StageSet) => {
+    target ??= await targetClient(ctx.connection.client(), stageSet, flags.asTenant);
+    return target;
+  };
+  try {
+    const { stageSet, rendered } = await loadAndRender(ctx, "diff", name, flags, (stageSet) => ({
+      client: async () => (await connect(stageSet)).client,
+      close: () => undefined,
+    }));
+    const { client } = await connect(stageSet);
+    const changes: StageChanges[] = [];
+    for (const stage of rendered) {
+      changes.push(
+        flags.serverSide
+          ? await serverSideChanges(client, stageSet, stage, flags.inventoryMode)
+          : await clientSideChanges(client, stageSet, stage, flags.inventoryMode),
+      );
+    }
+    const report = renderDiffReport(changes, {
+      showSecrets: flags.showSecrets,
+      showUnchanged: flags.showUnchanged,
+      prune: flags.prune,
+      paint: painter(useColor(flags.color, ctx.io.stdoutIsTTY, ctx.io.env)),
+      stageStatus: await stageStatuses(ctx, stageSet, flags.filename !== undefined),
+    });
+    ctx.io.out(report.text);
+    return report.changed && flags.exitCode ? ExitCode.changes : ExitCode.ok;
+  } finally {
+    target?.close();
+  }
+}
+
+/**
+ * Per stage, what the controller last recorded: it tells whether a stage
+ * would roll out a new revision and which actions already ran. A StageSet
+ * from a file takes the status of its live counterpart, if there is one.
+ */
+async function stageStatuses(ctx: CommandContext, stageSet: StageSet, fromFile: boolean): Promise<Map<string, StageStatus>> {
+  let status = stageSet.status;
+  if (fromFile) {
+    const live = await ctx.connection.client().get<StageSet>({
+      apiVersion: API_VERSION,
+      kind: STAGESET_KIND,
+      namespace: stageSet.metadata.namespace ?? "",
+      name: stageSet.metadata.name ?? "",
+    });
+    status = live?.status;
+  }
+  return new Map((status?.stages ?? []).map((s) => [s.name, s]));
+}
