@@ -350,6 +350,8 @@ export const Annotations = {
   requestedAt: "reconcile.fluxcd.io/requestedAt",
   updateNow: `${GROUP}/update-now`,
   reconcileStage: `${GROUP}/reconcile-stage`,
+  /** Run once while suspended; honoured when its token equals reconcile.fluxcd.io/requestedAt and is new. */
+  forceReconcile: `${GROUP}/force-reconcile`,
   substitute: "kustomize.toolkit.fluxcd.io/substitute",
 } as const;
 

@@ -1,5 +1,6 @@
 import type { KubeObject, Stage, StageSet } from "../api/types.js";
-import { buildStage, type VarSource } from "../build/index.js";
+import { kubeVarSource } from "../build/kube-var-source.js";
+import { buildStage } from "../build/index.js";
 import { fetchAndBuild } from "../controller/stage-run.js";
 import type { KubeClient } from "../kube/client.js";
 import { KubeConfigError } from "../kube/errors.js";
@@ -34,7 +35,7 @@ export interface RenderedStage {
 export async function renderStages(request: RenderRequest): Promise<RenderedStage[]> {
   const { stageSet, sourceDirs } = request;
   const namespace = stageSet.metadata.namespace ?? "";
-  const varSource = lazyVarSource(request.substitutionClient);
+  const varSource = kubeVarSource(request.substitutionClient);
   const signal = new AbortController().signal;
   let artifacts: ArtifactCache | undefined;
   let reader: ClusterSourceReader | undefined;
@@ -76,10 +77,3 @@ function clusterFor(connection: Connection, stage: string): KubeClient {
   }
 }
 
-function lazyVarSource(client: () => Promise<KubeClient>): VarSource {
-  type Data = { data?: Record<string, string> } | undefined;
-  return {
-    getConfigMap: async (namespace, name) => (await client()).get({ apiVersion: "v1", kind: "ConfigMap", namespace, name }) as Promise<Data>,
-    getSecret: async (namespace, name) => (await client()).get({ apiVersion: "v1", kind: "Secret", namespace, name }) as Promise<Data>,
-  };
-}

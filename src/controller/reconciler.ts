@@ -6,7 +6,7 @@ import { validateStageSet } from "../api/validate.js";
 import { AppliedStateMemo } from "../apply/drift.js";
 import { listInventories } from "../apply/inventory.js";
 import { teardown } from "../apply/prune.js";
-import type { VarSource } from "../build/index.js";
+import { kubeVarSource } from "../build/kube-var-source.js";
 import type { InventoryMode } from "../config/flags.js";
 import { errorMessage, InvalidSpecError, Reasons, StageSetError, WAITING_REASONS, type Reason } from "../errors.js";
 import type { KubeClient } from "../kube/client.js";
@@ -117,8 +117,8 @@ export class StageSetReconciler {
       return finish(stalled(Reasons.InvalidSpec, `${first.field}: ${first.message}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ""}`), undefined);
     }
 
-    // 2. Suspended: nothing is applied or pruned.
-    if (stageSet.spec.suspend) {
+    // 2. Suspended: nothing is applied or pruned, unless `stagesetctl reconcile --force` asked for one run.
+    if (stageSet.spec.suspend && !forcedOnce(original)) {
       return finish({ ready: "False", reason: Reasons.Suspended, message: "reconciliation is suspended (spec.suspend: true)" }, undefined);
     }
 
@@ -165,7 +165,7 @@ export class StageSetReconciler {
             source,
             tenant: tenant.client,
             artifacts: this.#deps.artifacts,
-            varSource: varSourceFor(tenant.client),
+            varSource: kubeVarSource(tenant.client),
             inventoryMode: options.inventoryMode,
             inventoryShardCap: options.inventoryShardCap,
             memo: this.#memo,
@@ -222,7 +222,7 @@ export class StageSetReconciler {
   }
 
   async #pruneRemovedStages(stageSet: StageSet, tenant: KubeClient, log: Logger): Promise<void> {
-    const recorded = await listInventories(this.#deps.client, refOfStageSet(stageSet));
+    const recorded = await listInventories(tenant, refOfStageSet(stageSet));
     const current = new Set(stageSet.spec.stages.map((s) => s.name));
     const removed = new Set([...recorded.keys()].filter((name) => !current.has(name)));
     if (removed.size === 0) return;
@@ -296,6 +296,17 @@ export class StageSetReconciler {
   }
 }
 
+/**
+ * A forced run: the force token equals the reconcile request and that
+ * request has not been handled yet (once handled, the StageSet is suspended
+ * again).
+ */
+function forcedOnce(stageSet: StageSet): boolean {
+  const annotations = stageSet.metadata.annotations ?? {};
+  const token = annotations[Annotations.forceReconcile];
+  return token !== undefined && token === annotations[Annotations.requestedAt] && token !== stageSet.status?.lastHandledReconcileAt;
+}
+
 function waiting(reason: Reason, message: string): Outcome {
   return { ready: "False", reason, message, reconciling: true };
 }
@@ -351,12 +362,6 @@ function intervalsOf(stageSet: StageSet, defaultIntervalMs: number): { next: num
   return { next: Math.min(interval, drift), retry };
 }
 
-function varSourceFor(client: KubeClient): VarSource {
-  return {
-    getConfigMap: (namespace, name) => client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name }) as Promise<{ data?: Record<string, string> } | undefined>,
-    getSecret: (namespace, name) => client.get({ apiVersion: "v1", kind: "Secret", namespace, name }) as Promise<{ data?: Record<string, string> } | undefined>,
-  };
-}
 
 function refOf(stageSet: StageSet) {
   return { apiVersion: stageSet.apiVersion, kind: stageSet.kind, namespace: namespaceOf(stageSet), name: nameOf(stageSet) };

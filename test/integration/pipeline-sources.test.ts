@@ -15,7 +15,7 @@ describe("sources and gating", { concurrency: true }, () => {
   const valueOf = async (namespace: string, name: string) =>
     ((await fixture.client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name }))?.data as Record<string, string> | undefined)?.value;
 
-  test("suspend applies nothing; resuming rolls out", async () => {
+  test("suspend applies nothing; --force runs once; resuming reconciles again", async () => {
     const namespace = await createTestNamespace(fixture.cluster, "src-suspend");
     await publishExternalArtifact(fixture.client, namespace, "app", fixture.server.add(`${namespace}-app`, configMapFile("app", { value: "1" })));
     const controller = await startTestController(fixture.cluster, namespace);
@@ -24,8 +24,19 @@ describe("sources and gating", { concurrency: true }, () => {
       const ready = readyCondition(await waitForReason(fixture.client, namespace, "s", "Suspended"));
       assert.equal(ready?.status, "False");
       assert.equal(await valueOf(namespace, "app"), undefined, "nothing applied while suspended");
+
+      // `stagesetctl reconcile --force` runs it once while it stays suspended.
+      const force = { "reconcile.fluxcd.io/requestedAt": "force-1", "stages.metio.wtf/force-reconcile": "force-1" };
+      await fixture.client.patch({ ...STAGESET, namespace, name: "s" }, { metadata: { annotations: force } }, "merge");
+      await waitFor(async () => (await valueOf(namespace, "app")) === "1", { description: "a forced run while suspended", timeoutMs: 30_000 });
+      const forced = await waitForReason(fixture.client, namespace, "s", "Succeeded");
+      assert.equal(forced.status?.lastHandledReconcileAt, "force-1");
+      assert.equal(forced.spec.suspend, true);
+
       await fixture.client.patch({ ...STAGESET, namespace, name: "s" }, { spec: { suspend: false } }, "merge");
-      await waitFor(async () => (await valueOf(namespace, "app")) === "1", { description: "rolled out after resume", timeoutMs: 30_000 });
+      await fixture.client.patch({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "app" }, { data: { value: "hand-edited" } }, "merge");
+      await fixture.client.patch({ ...STAGESET, namespace, name: "s" }, { metadata: { annotations: { "reconcile.fluxcd.io/requestedAt": "after-resume" } } }, "merge");
+      await waitFor(async () => (await valueOf(namespace, "app")) === "1", { description: "reconciled after resume", timeoutMs: 30_000 });
     } finally {
       await controller.stop();
     }

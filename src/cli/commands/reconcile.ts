@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseDuration } from "../../api/duration.js";
-import { Annotations, API_VERSION, GROUP, STAGESET_KIND, type Stage, type StageSet } from "../../api/types.js";
+import { Annotations, API_VERSION, STAGESET_KIND, type Stage, type StageSet } from "../../api/types.js";
 import { WAITING_REASONS, type Reason } from "../../errors.js";
 import type { KubeClient, ObjectRef } from "../../kube/client.js";
 import { isNotFound } from "../../kube/errors.js";
@@ -15,7 +15,7 @@ import type { CommandContext } from "./context.js";
  * of the contract's annotation table yet: the controller honours it once it
  * implements `reconcile --force`.
  */
-export const FORCE_RECONCILE_ANNOTATION = `${GROUP}/force-reconcile`;
+export const FORCE_RECONCILE_ANNOTATION = Annotations.forceReconcile;
 
 export const DEFAULT_WAIT_TIMEOUT = "5m";
 const POLL_INTERVAL_MS = 500;
