@@ -2,7 +2,7 @@ import type { KubeObject, StageSet } from "../api/types.js";
 import { API_VERSION, STAGESET_KIND } from "../api/types.js";
 import type { KubeClient } from "../kube/client.js";
 import type { EventRecorder } from "../kube/events.js";
-import { KubeApiError } from "../kube/errors.js";
+import { KindNotFoundError, KubeApiError } from "../kube/errors.js";
 import { Informer, objectKey } from "../kube/informer.js";
 import { LeaderElector } from "../kube/leader-election.js";
 import { WorkQueue, type KeyHandler, type WorkQueueMetrics } from "../kube/workqueue.js";
@@ -61,13 +61,24 @@ export class Manager {
   #electorRun: Promise<void> | undefined;
   #handler: KeyHandler | undefined;
   #stopped = false;
+  readonly #missingKinds = new Set<string>();
 
   constructor(options: ManagerOptions) {
     this.#options = options;
     this.#log = options.log;
     // A 429 right after a CRD is installed ("storage is (re)initializing") or
     // an expired watch is routine; anything else deserves a warning.
+    // A source kind whose CRD is not installed (a cluster without Buckets,
+    // say) is reported once and does not hold readiness.
     const onError = (what: string) => (err: unknown) => {
+      if (err instanceof KindNotFoundError) {
+        if (!this.#missingKinds.has(what)) {
+          this.#missingKinds.add(what);
+          this.#log.info({ kind: what }, `${what} is not served by the API server; StageSets referring to one wait until its CRD is installed`);
+        }
+        return;
+      }
+      this.#missingKinds.delete(what);
       const routine = err instanceof KubeApiError && (err.status === 429 || err.status === 410);
       this.#log[routine ? "debug" : "warn"]({ err: String(err) }, `${what} watch failed; retrying`);
     };
@@ -100,7 +111,7 @@ export class Manager {
   /** True once every cache has listed its kind (what /readyz reports). */
   synced(): boolean {
     if (!this.caches.stageSets.hasSynced()) return false;
-    for (const informer of this.caches.sources.values()) if (!informer.hasSynced()) return false;
+    for (const [kind, informer] of this.caches.sources) if (!informer.hasSynced() && !this.#missingKinds.has(kind)) return false;
     return true;
   }
 
