@@ -35,7 +35,8 @@ lint: deps ## eslint
 typecheck: deps
 	npm run typecheck
 
-test: setup ## set up, then run unit and integration tests against a real local control plane
+test: setup ## set up, lint, then run unit and integration tests against a real local control plane
+	npm run lint
 	node scripts/run-tests.mjs
 
 test-unit: setup
