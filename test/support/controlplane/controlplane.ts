@@ -311,7 +311,8 @@ function apiServerArgs(dataDir: string, files: Files, port: number, etcdPort: nu
   ];
 }
 
-function controllerManagerArgs(files: Files, port: number): string[] {
+/** Connection, serving and election flags kube-controller-manager and kube-scheduler share. */
+function componentArgs(files: Files, port: number): string[] {
   return [
     `--kubeconfig=${files.kubeconfig}`,
     `--authentication-kubeconfig=${files.kubeconfig}`,
@@ -321,30 +322,25 @@ function controllerManagerArgs(files: Files, port: number): string[] {
     `--secure-port=${port}`,
     `--tls-cert-file=${files.servingCert}`,
     `--tls-private-key-file=${files.servingKey}`,
+    "--profiling=false",
+    "--v=1",
+  ];
+}
+
+function controllerManagerArgs(files: Files, port: number): string[] {
+  return [
+    ...componentArgs(files, port),
     `--service-account-private-key-file=${files.saKey}`,
     `--root-ca-file=${files.caCert}`,
     `--cluster-signing-cert-file=${files.caCert}`,
     `--cluster-signing-key-file=${files.caKey}`,
     `--service-cluster-ip-range=${SERVICE_CIDR}`,
     "--controllers=*",
-    "--profiling=false",
-    "--v=1",
   ];
 }
 
 function schedulerArgs(files: Files, port: number): string[] {
-  return [
-    `--kubeconfig=${files.kubeconfig}`,
-    `--authentication-kubeconfig=${files.kubeconfig}`,
-    `--authorization-kubeconfig=${files.kubeconfig}`,
-    "--leader-elect=false",
-    "--bind-address=127.0.0.1",
-    `--secure-port=${port}`,
-    `--tls-cert-file=${files.servingCert}`,
-    `--tls-private-key-file=${files.servingKey}`,
-    "--profiling=false",
-    "--v=1",
-  ];
+  return componentArgs(files, port);
 }
 
 function kwokArgs(files: Files): string[] {
