@@ -5,8 +5,9 @@
 # Every binary is built from a Go module under tools/ and cached per version in
 # $STAGESET_TOOLS_CACHE (default ~/.cache/stageset-controller/tools), so a fresh
 # clone on a machine that built them once only links them. Binaries the user
-# already has are preferred: etcd and kube-apiserver from $KUBEBUILDER_ASSETS,
-# anything else from $PATH when its version matches the pin.
+# already has are preferred when their version matches the pin: etcd and
+# kube-apiserver from $KUBEBUILDER_ASSETS, any tool from $PATH.
+# STAGESET_TOOLS_PINNED_ONLY=1 ignores both and always uses the pinned builds.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,61 +15,75 @@ BIN="$ROOT/.tools/bin"
 CACHE="${STAGESET_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stageset-controller/tools}"
 mkdir -p "$BIN" "$CACHE"
 
-# name | tools/ module | package | version (the cache key)
+K8S_VERSION="v1.36.3"
+# Stamps the Kubernetes version into the binaries (what /version reports).
+K8S_LDFLAGS="-X k8s.io/component-base/version.gitVersion=${K8S_VERSION} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=36 -X k8s.io/component-base/version.gitTreeState=clean"
+
+# name | tools/ module | package | cache key | version command | expected in its output | extra ldflags
 TOOLS=(
-  "etcd|etcd|./cmd/etcd|v3.6.16"
-  "kube-apiserver|kube|./cmd/kube-apiserver|v1.36.3"
-  "kube-controller-manager|kube|./cmd/kube-controller-manager|v1.36.3"
-  "kube-scheduler|kube|./cmd/kube-scheduler|v1.36.3"
-  "kwok|kwok|sigs.k8s.io/kwok/cmd/kwok|v0.8.0"
-  "kustomize|kustomize|sigs.k8s.io/kustomize/kustomize/v5|v5.8.2"
-  "sops|sops|github.com/getsops/sops/v3/cmd/sops|v3.13.3"
-  "age|sops|filippo.io/age/cmd/age|v1.3.1"
-  "age-keygen|sops|filippo.io/age/cmd/age-keygen|v1.3.1"
+  "etcd|etcd|./cmd/etcd|v3.6.16|--version|etcd Version: 3.6.|"
+  "kube-apiserver|kube|./cmd/kube-apiserver|${K8S_VERSION}-r2|--version|Kubernetes v1.36.|${K8S_LDFLAGS}"
+  "kube-controller-manager|kube|./cmd/kube-controller-manager|${K8S_VERSION}-r2|--version|Kubernetes v1.36.|${K8S_LDFLAGS}"
+  "kube-scheduler|kube|./cmd/kube-scheduler|${K8S_VERSION}-r2|--version|Kubernetes v1.36.|${K8S_LDFLAGS}"
+  "kwok|kwok|sigs.k8s.io/kwok/cmd/kwok|v0.8.0|--version|kwok version v0.8.|"
+  "kustomize|kustomize|sigs.k8s.io/kustomize/kustomize/v5|v5.8.2|version|v5.8.|"
+  "sops|sops|github.com/getsops/sops/v3/cmd/sops|v3.13.3|--version --disable-version-check|sops 3.13.|"
+  "age|sops|filippo.io/age/cmd/age|v1.3.1|--version|v1.3.|"
+  "age-keygen|sops|filippo.io/age/cmd/age-keygen|v1.3.1|--version|v1.3.|"
 )
 
 log() { printf '[tools] %s\n' "$*" >&2; }
 
-# from_user NAME: prints a user-provided binary for NAME, if any.
+# matches BINARY "VERSION ARGS" EXPECTED: the binary reports the pinned version.
+matches() {
+  local out
+  # shellcheck disable=SC2086
+  out="$("$1" $2 2>&1 | head -3)" || return 1
+  [[ "$out" == *"$3"* ]]
+}
+
+# from_user NAME VERSION_ARGS EXPECTED: prints a user-provided binary of the pinned version, if any.
 from_user() {
-  local name="$1"
-  if [[ -n "${KUBEBUILDER_ASSETS:-}" && -x "$KUBEBUILDER_ASSETS/$name" ]]; then
-    case "$name" in etcd|kube-apiserver) echo "$KUBEBUILDER_ASSETS/$name"; return 0 ;; esac
-  fi
-  if [[ "$name" == kustomize ]] && command -v kustomize >/dev/null 2>&1; then
-    local found; found="$(command -v kustomize)"
-    [[ "$found" == "$BIN/kustomize" ]] || { echo "$found"; return 0; }
-  fi
+  local name="$1" args="$2" expected="$3" candidate
+  [[ "${STAGESET_TOOLS_PINNED_ONLY:-}" == 1 ]] && return 1
+  for candidate in "${KUBEBUILDER_ASSETS:+$KUBEBUILDER_ASSETS/$name}" "$(command -v "$name" 2>/dev/null || true)"; do
+    [[ -n "$candidate" && -x "$candidate" ]] || continue
+    [[ "$(readlink -f "$candidate")" == "$CACHE"/* || "$candidate" == "$BIN/$name" ]] && continue
+    if matches "$candidate" "$args" "$expected"; then
+      echo "$candidate"
+      return 0
+    fi
+  done
   return 1
 }
 
 build_one() {
-  local name="$1" module="$2" pkg="$3" version="$4"
-  local cached="$CACHE/$name-$version"
+  local name="$1" module="$2" pkg="$3" key="$4" args="$5" expected="$6" ldflags="$7"
+  local cached="$CACHE/$name-$key"
   local user
-  if user="$(from_user "$name")"; then
+  if user="$(from_user "$name" "$args" "$expected")"; then
     ln -sf "$user" "$BIN/$name"
     log "$name: using $user"
     return 0
   fi
   if [[ ! -x "$cached" ]]; then
-    log "$name $version: building (first time on this machine; the Go build cache makes later builds fast)"
+    log "$name $key: building from tools/$module (first time on this machine; later runs reuse it)"
     local start=$SECONDS
-    (cd "$ROOT/tools/$module" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$cached.tmp" "$pkg")
+    (cd "$ROOT/tools/$module" && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w $ldflags" -o "$cached.tmp" "$pkg")
     mv "$cached.tmp" "$cached"
-    log "$name $version: built in $((SECONDS - start))s"
+    log "$name $key: built in $((SECONDS - start))s"
   fi
   ln -sf "$cached" "$BIN/$name"
 }
 
 want=("$@")
 for entry in "${TOOLS[@]}"; do
-  IFS='|' read -r name module pkg version <<<"$entry"
+  IFS='|' read -r name module pkg key args expected ldflags <<<"$entry"
   if [[ ${#want[@]} -gt 0 ]]; then
     match=0; for w in "${want[@]}"; do [[ "$w" == "$name" ]] && match=1; done
     [[ $match == 1 ]] || continue
   fi
-  build_one "$name" "$module" "$pkg" "$version"
+  build_one "$name" "$module" "$pkg" "$key" "$args" "$expected" "$ldflags"
 done
 
 "$ROOT/hack/flux-crds.sh"
