@@ -124,9 +124,8 @@ export class StageSetReconciler {
 
     // 3. Dependencies must be Ready at their current generation.
     const blocker = this.#dependencyBlocker(stageSet);
-    if (blocker) {
-      return finish(waiting(blocker.reason, blocker.message), blocker.reason === Reasons.InvalidSpec ? undefined : options.requeueDependencyMs);
-    }
+    if (blocker?.reason === Reasons.InvalidSpec) return finish(stalled(blocker.reason, blocker.message), undefined);
+    if (blocker) return finish(waiting(blocker.reason, blocker.message), options.requeueDependencyMs);
 
     let tenant: Awaited<ReturnType<typeof tenantClient>> | undefined;
     try {
@@ -139,61 +138,10 @@ export class StageSetReconciler {
       const steadyState = isSteadyState(original, resolved);
       const stageStatuses = initialStageStatuses(stageSet.spec.stages, status.stages);
       status.stages = stageStatuses;
+      const run: RunState = { original, stageSet, status, writer, steadyState, log, signal };
       for (const [index, stage] of stageSet.spec.stages.entries()) {
         signal.throwIfAborted();
-        const source = resolved[index]!;
-        const stageStatus = stageStatuses[index]!;
-        const publish = async (phase: StageStatus["phase"], message = "") => {
-          stageStatus.phase = phase;
-          stageStatus.message = message;
-          if (!steadyState) {
-            status.conditions = applyOutcome(
-              status.conditions ?? [],
-              { ready: "Unknown", reason: Reasons.Progressing, message: `stage "${stage.name}": ${phase.toLowerCase()} revision ${source.artifact.revision}`, reconciling: true },
-              generation,
-              options.runbookBaseUrl,
-              this.#now,
-            );
-            await writer.write(status);
-          }
-        };
-        try {
-          const result = await runStage({
-            stageSet,
-            stage,
-            index,
-            source,
-            tenant: tenant.client,
-            artifacts: this.#deps.artifacts,
-            varSource: kubeVarSource(tenant.client),
-            inventoryMode: options.inventoryMode,
-            inventoryShardCap: options.inventoryShardCap,
-            memo: this.#memo,
-            builds: this.#builds,
-            log,
-            signal,
-            onPhase: publish,
-            healthPollIntervalMs: options.healthPollIntervalMs ?? 2_000,
-          });
-          stageStatus.phase = "Ready";
-          stageStatus.message = "";
-          stageStatus.appliedRevision = source.artifact.revision;
-          stageStatus.entriesCount = result.entriesCount;
-          stageStatus.shards = result.shards;
-          this.#deps.metrics?.stageReady.set(labelsOf(stageSet, stage), 1);
-          if (result.changeSet.driftCorrected > 0 && steadyState) {
-            this.#deps.events.warning(original, "DriftCorrected", `stage "${stage.name}": corrected drift on ${result.changeSet.driftCorrected} object(s)`);
-            this.#deps.metrics?.driftCorrectedTotal.inc({ namespace: namespaceOf(stageSet), name: nameOf(stageSet), stage: stage.name }, result.changeSet.driftCorrected);
-          }
-          if (!steadyState) this.#deps.metrics?.stageAppliedTotal.inc({ namespace: namespaceOf(stageSet), name: nameOf(stageSet), stage: stage.name });
-          if (!steadyState) await writer.write(status);
-        } catch (err) {
-          this.#deps.metrics?.stageReady.set(labelsOf(stageSet, stage), 0);
-          const failure = asStageSetError(err, stage.name);
-          stageStatus.phase = WAITING_REASONS.has(failure.reason) ? stageStatus.phase : "Failed";
-          stageStatus.message = failure.message;
-          throw failure;
-        }
+        await this.#stage(run, index, stage, resolved[index]!, tenant.client, stageStatuses[index]!);
       }
 
       // 6. Stages removed from the spec: their objects go, last stage first.
@@ -218,6 +166,62 @@ export class StageSetReconciler {
       return finish({ ready: "False", reason: failure.reason, message: failure.message }, intervals.retry);
     } finally {
       tenant?.close();
+    }
+  }
+
+  /** One stage: run it, record its phase and counts, emit drift events; a failure marks it Failed and propagates. */
+  async #stage(run: RunState, index: number, stage: Stage, source: ResolvedSource, tenant: KubeClient, stageStatus: StageStatus): Promise<void> {
+    const { options } = this.#deps;
+    const { stageSet, status, writer, steadyState } = run;
+    const labels = { namespace: namespaceOf(stageSet), name: nameOf(stageSet), stage: stage.name };
+    const publish = async (phase: StageStatus["phase"], message = "") => {
+      stageStatus.phase = phase;
+      stageStatus.message = message;
+      if (steadyState) return;
+      status.conditions = applyOutcome(
+        status.conditions ?? [],
+        { ready: "Unknown", reason: Reasons.Progressing, message: `stage "${stage.name}": ${phase.toLowerCase()} revision ${source.artifact.revision}`, reconciling: true },
+        stageSet.metadata.generation,
+        options.runbookBaseUrl,
+        this.#now,
+      );
+      await writer.write(status);
+    };
+    try {
+      const result = await runStage({
+        stageSet,
+        stage,
+        index,
+        source,
+        tenant,
+        artifacts: this.#deps.artifacts,
+        varSource: kubeVarSource(tenant),
+        inventoryMode: options.inventoryMode,
+        inventoryShardCap: options.inventoryShardCap,
+        memo: this.#memo,
+        builds: this.#builds,
+        log: run.log,
+        signal: run.signal,
+        onPhase: publish,
+        healthPollIntervalMs: options.healthPollIntervalMs ?? 2_000,
+      });
+      Object.assign(stageStatus, { phase: "Ready", message: "", appliedRevision: source.artifact.revision, entriesCount: result.entriesCount, shards: result.shards });
+      this.#deps.metrics?.stageReady.set(labelsOf(stageSet, stage), 1);
+      if (steadyState && result.changeSet.driftCorrected > 0) {
+        // Only a steady-state run can call a difference drift; during a rollout it is the new revision.
+        this.#deps.events.warning(run.original, "DriftCorrected", `stage "${stage.name}": corrected drift on ${result.changeSet.driftCorrected} object(s)`);
+        this.#deps.metrics?.driftCorrectedTotal.inc(labels, result.changeSet.driftCorrected);
+      }
+      if (!steadyState) {
+        this.#deps.metrics?.stageAppliedTotal.inc(labels);
+        await writer.write(status);
+      }
+    } catch (err) {
+      this.#deps.metrics?.stageReady.set(labelsOf(stageSet, stage), 0);
+      const failure = asStageSetError(err, stage.name);
+      if (!WAITING_REASONS.has(failure.reason)) stageStatus.phase = "Failed";
+      stageStatus.message = failure.message;
+      throw failure;
     }
   }
 
@@ -305,6 +309,18 @@ function forcedOnce(stageSet: StageSet): boolean {
   const annotations = stageSet.metadata.annotations ?? {};
   const token = annotations[Annotations.forceReconcile];
   return token !== undefined && token === annotations[Annotations.requestedAt] && token !== stageSet.status?.lastHandledReconcileAt;
+}
+
+/** What one run carries from stage to stage. */
+interface RunState {
+  original: StageSet;
+  /** The StageSet with defaults applied. */
+  stageSet: StageSet;
+  status: StageSetStatus;
+  writer: StatusWriter;
+  steadyState: boolean;
+  log: Logger;
+  signal: AbortSignal;
 }
 
 function waiting(reason: Reason, message: string): Outcome {
