@@ -27,8 +27,12 @@ export interface SyncStageOptions {
   shardCap: number;
   memo?: AppliedStateMemo;
   concurrency?: number;
-  /** Ids the prune must not delete (objects another stage of this StageSet renders now). */
-  keep?: ReadonlySet<string>;
+  /**
+   * Ids the prune must not delete (objects another stage of this StageSet
+   * renders now). A function is only called when the stage has objects to
+   * prune, so an expensive answer costs nothing in the common case.
+   */
+  keep?: ReadonlySet<string> | ((candidates: readonly ObjectRef[]) => Promise<ReadonlySet<string>>);
   dryRun?: boolean;
   crdTimeoutMs?: number;
   /** Called once the apply is done and before objects that left the stage are deleted (only when there are some). */
@@ -98,7 +102,7 @@ export async function syncStage(o: SyncStageOptions): Promise<StageSyncResult> {
     stage: stage.name,
     candidates: leaving,
     prune: stage.prune,
-    keep: o.keep,
+    keep: typeof o.keep === "function" ? (leaving.length > 0 ? await o.keep(leaving) : undefined) : o.keep,
     concurrency: o.concurrency,
     dryRun: o.dryRun,
   });

@@ -20,7 +20,7 @@ import { applyOutcome, findCondition, type Outcome } from "./conditions.js";
 import type { Caches } from "./manager.js";
 import { BuildCache } from "./build-cache.js";
 import { CachedSourceReader } from "./source-reader.js";
-import { refOfStageSet, runStage } from "./stage-run.js";
+import { fetchAndBuild, placedIds, refOfStageSet, runStage } from "./stage-run.js";
 import { StatusWriter } from "./status-writer.js";
 import { tenantClient } from "./tenant.js";
 
@@ -138,7 +138,7 @@ export class StageSetReconciler {
       const steadyState = isSteadyState(original, resolved);
       const stageStatuses = initialStageStatuses(stageSet.spec.stages, status.stages);
       status.stages = stageStatuses;
-      const run: RunState = { original, stageSet, status, writer, steadyState, log, signal };
+      const run: RunState = { original, stageSet, status, writer, steadyState, log, signal, resolved };
       for (const [index, stage] of stageSet.spec.stages.entries()) {
         signal.throwIfAborted();
         await this.#stage(run, index, stage, resolved[index]!, tenant.client, stageStatuses[index]!);
@@ -204,6 +204,7 @@ export class StageSetReconciler {
         signal: run.signal,
         onPhase: publish,
         healthPollIntervalMs: options.healthPollIntervalMs ?? 2_000,
+        laterStageIds: () => this.#laterStageIds(run, index, tenant),
       });
       Object.assign(stageStatus, { phase: "Ready", message: "", appliedRevision: source.artifact.revision, entriesCount: result.entriesCount, shards: result.shards });
       this.#deps.metrics?.stageReady.set(labelsOf(stageSet, stage), 1);
@@ -223,6 +224,31 @@ export class StageSetReconciler {
       stageStatus.message = failure.message;
       throw failure;
     }
+  }
+
+  /**
+   * What the stages after `index` render now (built through the build cache;
+   * a stage that cannot be built holds nothing), so an object that moved to a
+   * later stage is handed over instead of being pruned and re-created.
+   */
+  async #laterStageIds(run: RunState, index: number, tenant: KubeClient): Promise<ReadonlySet<string>> {
+    const ids = new Set<string>();
+    const namespace = namespaceOf(run.stageSet);
+    for (const [later, stage] of run.stageSet.spec.stages.entries()) {
+      if (later <= index) continue;
+      const objects = await fetchAndBuild({
+        artifacts: this.#deps.artifacts,
+        builds: this.#builds,
+        source: run.resolved[later]!,
+        stage,
+        index: later,
+        stageSet: run.stageSet,
+        varSource: kubeVarSource(tenant),
+        signal: run.signal,
+      }).catch(() => []);
+      for (const id of await placedIds(tenant, objects, namespace, stage.name)) ids.add(id);
+    }
+    return ids;
   }
 
   async #pruneRemovedStages(stageSet: StageSet, tenant: KubeClient, log: Logger): Promise<void> {
@@ -321,6 +347,7 @@ interface RunState {
   steadyState: boolean;
   log: Logger;
   signal: AbortSignal;
+  resolved: ResolvedSource[];
 }
 
 function waiting(reason: Reason, message: string): Outcome {

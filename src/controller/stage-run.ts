@@ -1,6 +1,7 @@
 import type { KubeObject, Stage, StageSet, StageStatus } from "../api/types.js";
 import type { ChangeSet } from "../apply/engine.js";
 import type { AppliedStateMemo } from "../apply/drift.js";
+import { objectId, placeObject } from "../apply/objects.js";
 import { syncStage } from "../apply/stage.js";
 import { buildStage, type VarSource } from "../build/index.js";
 import type { InventoryMode } from "../config/flags.js";
@@ -31,6 +32,8 @@ export interface StageRunContext {
   /** Publishes the stage's phase as it moves (Applying, Pruning, Verifying). */
   onPhase(phase: StageStatus["phase"], message?: string): Promise<void>;
   healthPollIntervalMs: number;
+  /** Ids of objects later stages of this StageSet render now: moving an object to a later stage must not prune it. */
+  laterStageIds?: () => Promise<ReadonlySet<string>>;
 }
 
 export interface StageRunResult {
@@ -60,6 +63,7 @@ export async function runStage(ctx: StageRunContext): Promise<StageRunResult> {
     shardCap: ctx.inventoryShardCap,
     memo: ctx.memo,
     onPrune: () => ctx.onPhase("Pruning"),
+    ...(ctx.laterStageIds ? { keep: ctx.laterStageIds } : {}),
   });
   if (synced.prune.pruned.length > 0) {
     ctx.log.info({ stage: ctx.stage.name, pruned: synced.prune.pruned.map(describe) }, "pruned objects that left the stage");
@@ -108,6 +112,25 @@ async function verify(ctx: StageRunContext, applied: KubeObject[]): Promise<void
     signal: ctx.signal,
     fetch: (targets, signal) => fetchLiveObjects(ctx.tenant, targets, defaultNamespace, signal),
   });
+}
+
+/**
+ * The inventory ids `objects` will have once applied (namespace defaulted as
+ * discovery says). Kinds the API server does not serve yet are left out: no
+ * live object of them can be a prune candidate.
+ */
+export async function placedIds(client: KubeClient, objects: readonly KubeObject[], defaultNamespace: string, stage: string): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for (const obj of objects) {
+    const info = await client.resourceFor(obj.apiVersion, obj.kind).catch(() => undefined);
+    if (!info) continue;
+    try {
+      ids.add(objectId(placeObject(obj, info.namespaced, defaultNamespace, stage)));
+    } catch {
+      // A malformed object fails its own stage; here it just holds nothing.
+    }
+  }
+  return ids;
 }
 
 export function refOfStageSet(stageSet: StageSet): { name: string; namespace: string } {

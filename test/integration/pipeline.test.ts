@@ -157,6 +157,41 @@ describe("stage pipeline", { concurrency: true }, () => {
       await fixture.client.delete({ apiVersion: "v1", kind: "Namespace", name: extraNamespace }).catch(() => false);
     }
   });
+
+  test("an object that moves to a later stage is handed over, never deleted", async () => {
+    const namespace = await createTestNamespace(fixture.cluster, "pipe-move");
+    const moving = configMapYaml("moving", { v: "1" });
+    await publishExternalArtifact(fixture.client, namespace, "one", fixture.server.add(`${namespace}-one`, { "a.yaml": configMapYaml("a", { v: "1" }), "moving.yaml": moving }, "one@1"));
+    await publishExternalArtifact(fixture.client, namespace, "two", fixture.server.add(`${namespace}-two`, { "b.yaml": configMapYaml("b", { v: "1" }) }, "two@1"));
+    const recorder = await ChangeRecorder.start(fixture.client, [{ apiVersion: "v1", kind: "ConfigMap", namespace }]);
+    let controller = await startTestController(fixture.cluster, namespace);
+    try {
+      await fixture.client.create({
+        ...STAGESET,
+        metadata: { name: "mover", namespace },
+        spec: { stages: [{ name: "one", sourceRef: { name: "one" } }, { name: "two", sourceRef: { name: "two" } }] },
+      });
+      await waitForReason(fixture.client, namespace, "mover", "Succeeded");
+      // "moving" leaves stage one and joins stage two; both revisions are
+      // published before the controller looks again, so one run sees both.
+      await controller.stop();
+      await publishExternalArtifact(fixture.client, namespace, "one", fixture.server.add(`${namespace}-one`, { "a.yaml": configMapYaml("a", { v: "1" }) }, "one@2"));
+      await publishExternalArtifact(fixture.client, namespace, "two", fixture.server.add(`${namespace}-two`, { "b.yaml": configMapYaml("b", { v: "1" }), "moving.yaml": moving }, "two@2"));
+      controller = await startTestController(fixture.cluster, namespace);
+      await waitFor(
+        async () => {
+          const cm = await fixture.client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "moving" });
+          return cm?.metadata.labels?.["stages.metio.wtf/stage"] === "two";
+        },
+        { description: "ConfigMap moving labelled for stage two", timeoutMs: 30_000 },
+      );
+      await waitForReason(fixture.client, namespace, "mover", "Succeeded");
+      assert.equal(recorder.first((e) => e.name === "moving" && e.type === "DELETED"), undefined, "the moved object was never deleted");
+    } finally {
+      await controller.stop();
+      await recorder.stop();
+    }
+  });
 });
 
 function isAvailable(obj: KubeObject): boolean {
