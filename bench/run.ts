@@ -12,6 +12,9 @@ import { AppliedStateMemo } from "../src/apply/drift.js";
 import { KubeClient } from "../src/kube/client.js";
 import { createTestNamespace, testCluster } from "../test/support/cluster.js";
 
+/** Program output (not a log line). */
+const print = (line: string): void => void process.stdout.write(`${line}\n`);
+
 const OBJECTS = Number(process.env.BENCH_OBJECTS ?? 1000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 
@@ -58,7 +61,7 @@ async function main(): Promise<void> {
   const stageSet = { name: "bench", namespace };
   const memo = new AppliedStateMemo();
   const firstApply = await timeIt(() => applyStage({ client, stageSet, stage: "bulk", objects: desired, memo }));
-  console.log(`first apply of ${OBJECTS} objects: ${(firstApply / 1000).toFixed(2)}s`);
+  print(`first apply of ${OBJECTS} objects: ${(firstApply / 1000).toFixed(2)}s`);
 
   const ours: number[] = [];
   const peer: number[] = [];
@@ -70,13 +73,13 @@ async function main(): Promise<void> {
     peer.push(await timeIt(() => perObjectDryRun(client, desired, 10)));
     const peerRequests = client.stats();
     if (round === 0) {
-      console.log(`requests per no-op check: ours ${JSON.stringify(oursRequests)}`);
-      console.log(`                          peer ${JSON.stringify(peerRequests)}`);
+      print(`requests per no-op check: ours ${JSON.stringify(oursRequests)}`);
+      print(`                          peer ${JSON.stringify(peerRequests)}`);
     }
   }
   const o = median(ours);
   const p = median(peer);
-  console.log(`noop-drift-check (${OBJECTS} objects, median of ${ROUNDS}): ours ${o.toFixed(0)}ms, per-object dry-run ${p.toFixed(0)}ms, ratio ${(p / o).toFixed(1)}x faster`);
+  print(`noop-drift-check (${OBJECTS} objects, median of ${ROUNDS}): ours ${o.toFixed(0)}ms, per-object dry-run ${p.toFixed(0)}ms, ratio ${(p / o).toFixed(1)}x faster`);
   client.close();
   process.exit(0);
 }

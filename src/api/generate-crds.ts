@@ -11,6 +11,9 @@ import { stringify } from "yaml";
 import { stageInventoryCrd, stageSetCrd, type CustomResourceDefinition } from "./crds.js";
 import { repoRoot } from "../util/tools.js";
 
+/** Program output (not a log line). */
+const print = (line: string): void => void process.stdout.write(`${line}\n`);
+
 export const CRD_DIRECTORY = "config/crd";
 
 export const GENERATE_COMMAND = "npm run generate";
@@ -61,5 +64,5 @@ function isEntryPoint(): boolean {
 }
 
 if (isEntryPoint()) {
-  for (const path of writeCrdFiles()) console.log(`wrote ${path}`);
+  for (const path of writeCrdFiles()) print(`wrote ${path}`);
 }

@@ -17,6 +17,9 @@ import { repoRoot } from "../../../src/util/tools.js";
 import { startControlPlane } from "./controlplane.js";
 import { ControlPlaneError } from "./errors.js";
 
+/** Program output (not a log line). */
+const print = (line: string): void => void process.stdout.write(`${line}\n`);
+
 const tools = join(repoRoot(), ".tools");
 const paths = {
   dataDir: join(tools, "controlplane"),
@@ -52,7 +55,7 @@ function logTail(lines = 30): string {
 async function up(): Promise<number> {
   const pid = runningPid();
   if (pid !== undefined) {
-    console.log(`control plane already running (pid ${pid}); kubeconfig: ${paths.kubeconfig}`);
+    print(`control plane already running (pid ${pid}); kubeconfig: ${paths.kubeconfig}`);
     return 0;
   }
   removeState();
@@ -74,9 +77,9 @@ async function up(): Promise<number> {
     if (runningPid() === supervisor.pid) {
       supervisor.unref();
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
-      console.log(`control plane up in ${seconds}s (pid ${supervisor.pid})`);
-      console.log(`  export KUBECONFIG=${paths.kubeconfig}`);
-      console.log(`  component logs: ${paths.dataDir}/*.log`);
+      print(`control plane up in ${seconds}s (pid ${supervisor.pid})`);
+      print(`  export KUBECONFIG=${paths.kubeconfig}`);
+      print(`  component logs: ${paths.dataDir}/*.log`);
       return 0;
     }
     await sleep(200);
@@ -97,7 +100,7 @@ async function serve(): Promise<number> {
   const shutdown = async (why: string, code: number): Promise<never> => {
     if (!stopping) {
       stopping = true;
-      console.log(`[controlplane] stopping: ${why}`);
+      print(`[controlplane] stopping: ${why}`);
       await controlPlane.stop();
       rmSync(paths.kubeconfig, { force: true });
       rmSync(paths.pidFile, { force: true });
@@ -128,9 +131,9 @@ async function down(): Promise<number> {
         // already gone
       }
     }
-    console.log(`control plane (pid ${pid}) stopped`);
+    print(`control plane (pid ${pid}) stopped`);
   } else {
-    console.log("control plane not running");
+    print("control plane not running");
   }
   removeState();
   return 0;
@@ -139,10 +142,10 @@ async function down(): Promise<number> {
 function status(): number {
   const pid = runningPid();
   if (pid === undefined) {
-    console.log("control plane not running");
+    print("control plane not running");
     return 1;
   }
-  console.log(`control plane running (pid ${pid}); KUBECONFIG=${paths.kubeconfig}; logs in ${paths.dataDir}/*.log`);
+  print(`control plane running (pid ${pid}); KUBECONFIG=${paths.kubeconfig}; logs in ${paths.dataDir}/*.log`);
   return 0;
 }
 
