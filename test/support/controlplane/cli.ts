@@ -94,7 +94,7 @@ async function serve(): Promise<number> {
   const controlPlane = await startControlPlane({
     dataDir: paths.dataDir,
     kubeconfigPath: paths.kubeconfig,
-    log: (line) => console.log(`[controlplane] ${line}`),
+    log: (line) => print(`[controlplane] ${line}`),
   });
   let stopping = false;
   const shutdown = async (why: string, code: number): Promise<never> => {
