@@ -92,7 +92,9 @@ describe("controller runtime", { concurrency: true }, () => {
       await first.stop();
       await waitFor(() => second.manager.isLeader(), { description: "the second instance to take over", timeoutMs: 15_000, intervalMs: 100 });
       const takeoverMs = Date.now() - stoppedAt;
-      assert.ok(takeoverMs <= 4_000 + 1_500, `takeover took ${takeoverMs}ms, more than the 4s lease duration`);
+      // The lease expires at most 4s after the last renewal; a candidate notices within one
+      // 500ms retry period; 2s of slack keeps a loaded CI machine from failing the test.
+      assert.ok(takeoverMs <= 4_000 + 500 + 2_000, `takeover took ${takeoverMs}ms, well past the 4s lease duration`);
 
       await client.patch({ ...STAGESET, namespace, name: "led" }, { metadata: { annotations: { "reconcile.fluxcd.io/requestedAt": "after-takeover" } } }, "merge");
       await waitFor(
