@@ -156,7 +156,7 @@ function addConnectionFlags(cmd: Command): void {
 
 function addRenderFlags(cmd: Command): Command {
   return cmd
-    .option("-f, --filename <file>", "a StageSet manifest instead of NAME")
+    .option("-f, --filename <file>", "a StageSet manifest instead of NAME (- reads standard input)")
     .option("--stage <name>", "only this stage (repeatable)", collect)
     .option("--source-dir <[STAGE=]PATH>", "a local artifact tree for STAGE, or a bare PATH for every stage without one (repeatable); skips the cluster fetch", collect)
     .option("--show-secrets", "reveal Secret values instead of masking them")

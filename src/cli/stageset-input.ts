@@ -45,7 +45,7 @@ async function readStageSet(name: string, connection: Connection, program: strin
 async function readStageSetFile(file: string, connection: Connection): Promise<StageSet> {
   let text: string;
   try {
-    text = await readFile(file, "utf8");
+    text = file === "-" ? await readStdin() : await readFile(file, "utf8");
   } catch (err) {
     throw new UsageError(`-f ${file}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); pass the path of a StageSet manifest`);
   }
@@ -93,4 +93,11 @@ export function describeStageSet(stageSet: StageSet): string {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** `-f -` reads the manifest from standard input, like kubectl. */
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
 }

@@ -3,7 +3,7 @@
 // with a message that says what to type instead.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -21,12 +21,13 @@ const FROM_SOURCE = HERE.endsWith(".ts");
 const ROOT = join(dirname(HERE), "..", "..");
 const ENTRY = FROM_SOURCE ? ["--import", "tsx", join(ROOT, "src/cli/main.ts")] : [join(ROOT, "src/cli/main.js")];
 
-function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+function cli(args: string[], env: Record<string, string> = {}, input = ""): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...ENTRY, ...args], {
       cwd: FROM_SOURCE ? ROOT : join(ROOT, ".."),
       env: { ...process.env, KUBECONFIG: "/nonexistent/kubeconfig", ...env },
     });
+    child.stdin.end(input);
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
@@ -112,6 +113,13 @@ describe("stagesetctl build offline", { concurrency: true }, () => {
     assert.match(result.stdout, new RegExp(`token: ${SECRET_VALUE}`));
     assert.match(result.stdout, new RegExp(`extra: ${SECRET_B64}`));
     assert.doesNotMatch(result.stdout, /ServiceAccount/);
+  });
+
+  test("-f - reads the StageSet manifest from standard input", async () => {
+    const result = await cli(["build", "-f", "-", "--stage", "application", "--source-dir", `application=${join(work, "checkout")}`], {}, readFileSync(manifest, "utf8"));
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /kind: Secret/);
+    assert.ok(!result.stdout.includes(SECRET_VALUE), "masked as with a file");
   });
 
   test("a stage without a tree needs the cluster: exit 3 naming the --source-dir to add", async () => {
