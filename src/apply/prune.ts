@@ -209,7 +209,10 @@ export async function waitUntilGone(
 }
 
 export interface TeardownOptions {
+  /** Deletes the objects (the tenant's identity, possibly in a remote cluster). */
   client: ApplyClient;
+  /** Where the StageInventory objects live; default `client`. */
+  inventoryClient?: ApplyClient;
   stageSet: StageSetRef;
   /** `prune` of each stage in the spec; a stage missing here (removed from the spec) is pruned. */
   pruneByStage?: ReadonlyMap<string, boolean>;
@@ -237,7 +240,8 @@ export interface TeardownResult {
  */
 export async function teardown(options: TeardownOptions): Promise<TeardownResult> {
   const { client, stageSet } = options;
-  const states = [...(await listInventories(client, stageSet)).values()]
+  const inventoryClient = options.inventoryClient ?? client;
+  const states = [...(await listInventories(inventoryClient, stageSet)).values()]
     .filter((s) => !options.onlyStages || options.onlyStages.has(s.stage))
     .sort((a, b) => b.position - a.position);
   const result: TeardownResult = { stages: [], deleted: [], kept: [] };
@@ -256,7 +260,7 @@ export async function teardown(options: TeardownOptions): Promise<TeardownResult
       what: `tearing down stage "${state.stage}" of StageSet ${stageSet.namespace}/${stageSet.name}`,
       concurrency: options.concurrency,
     });
-    await deleteInventories(client, state);
+    await deleteInventories(inventoryClient, state);
     result.stages.push(state.stage);
     result.deleted.push(...pruned.pruned);
     result.kept.push(...pruned.kept);

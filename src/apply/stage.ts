@@ -17,7 +17,10 @@ import type { ApplyClient, ObjectRef } from "./ports.js";
 import { applySetMembers, inventoryRefs, pruneObjects, type PruneResult } from "./prune.js";
 
 export interface SyncStageOptions {
+  /** Applies and prunes the objects (the tenant's identity, possibly in a remote cluster). */
   client: ApplyClient;
+  /** Where the StageInventory objects live (the StageSet's own cluster); default `client`. */
+  inventoryClient?: ApplyClient;
   stageSet: StageSetRef & { uid?: string };
   stage: { name: string; prune?: boolean; force?: boolean; conflictPolicy?: ConflictPolicy };
   /** Index of the stage in `spec.stages` (recorded as `spec.stagePosition`). */
@@ -57,7 +60,8 @@ export interface StageSyncResult {
  */
 export async function syncStage(o: SyncStageOptions): Promise<StageSyncResult> {
   const { client, stageSet, stage } = o;
-  const previous = await readStageInventory(client, stageSet, stage.name);
+  const inventoryClient = o.inventoryClient ?? client;
+  const previous = await readStageInventory(inventoryClient, stageSet, stage.name);
   const changeSet = await applyStage({
     client,
     stageSet,
@@ -90,7 +94,7 @@ export async function syncStage(o: SyncStageOptions): Promise<StageSyncResult> {
   let current = previous;
   if (!o.dryRun) {
     const union = inventoriesFor(unionEntries(leavingEntries, entries));
-    const w = await writeInventories(client, current, union);
+    const w = await writeInventories(inventoryClient, current, union);
     inventoryWrites += w.written + w.deleted;
     current = { stage: stage.name, position: o.position, shards: union, entries: union.flatMap((s) => s.spec.entries) };
   }
@@ -109,7 +113,7 @@ export async function syncStage(o: SyncStageOptions): Promise<StageSyncResult> {
 
   const final = inventoriesFor(entries);
   if (!o.dryRun) {
-    const w = await writeInventories(client, current, final);
+    const w = await writeInventories(inventoryClient, current, final);
     inventoryWrites += w.written + w.deleted;
   }
   return { changeSet, prune, entries, shards: final.length, inventoryWrites };

@@ -34,6 +34,7 @@ import type { RenderedStage } from "./render.js";
  */
 export async function clientSideChanges(
   client: KubeClient,
+  inventory: KubeClient,
   stageSet: StageSet,
   rendered: RenderedStage,
   inventoryMode: InventoryMode,
@@ -56,7 +57,7 @@ export async function clientSideChanges(
     else if (!needsApply(obj, live)) objects.push({ kind: "unchanged", ref: refOf(obj), live, merged: live });
     else objects.push({ kind: "update", ref: refOf(obj), live, merged: previewMerge(live, obj) });
   }
-  const pruned = rendered.stage.prune === false ? [] : await wouldPrune(client, owner, stageName, desired.map((d) => d.obj), inventoryMode);
+  const pruned = rendered.stage.prune === false ? [] : await wouldPrune(client, inventory, owner, stageName, desired.map((d) => d.obj), inventoryMode);
   const changes: StageChanges = { stage: rendered.stage, index: rendered.index, objects, pruned };
   if (rendered.revision !== undefined) changes.revision = rendered.revision;
   return changes;
@@ -81,12 +82,13 @@ async function kindOf(client: KubeClient, obj: KubeObject, stageCrds: KubeObject
 
 async function wouldPrune(
   client: KubeClient,
+  inventory: KubeClient,
   owner: StageSetRef,
   stage: string,
   desired: KubeObject[],
   mode: InventoryMode,
 ): Promise<ObjectRef[]> {
-  const previous = await readStageInventory(client, owner, stage);
+  const previous = await readStageInventory(inventory, owner, stage);
   const entries = entriesOf(desired);
   const now = new Set(entries.map((e) => e.id));
   const candidates =

@@ -26,6 +26,7 @@ const KIND_OF_OUTCOME: Record<string, ChangeKind> = {
  */
 export async function serverSideChanges(
   client: KubeClient,
+  inventory: KubeClient,
   stageSet: StageSet,
   rendered: RenderedStage,
   inventoryMode: InventoryMode,
@@ -33,6 +34,7 @@ export async function serverSideChanges(
   const recorder = new DryRunRecorder(client);
   const result = await syncStage({
     client: recorder,
+    inventoryClient: new DryRunRecorder(inventory),
     stageSet: { name: stageSet.metadata.name ?? "", namespace: stageSet.metadata.namespace ?? "" },
     stage: rendered.stage,
     position: rendered.index,

@@ -194,6 +194,7 @@ export class StageSetReconciler {
         index,
         source,
         tenant,
+        inventory: this.#deps.client,
         artifacts: this.#deps.artifacts,
         varSource: kubeVarSource(tenant),
         inventoryMode: options.inventoryMode,
@@ -252,11 +253,11 @@ export class StageSetReconciler {
   }
 
   async #pruneRemovedStages(stageSet: StageSet, tenant: KubeClient, log: Logger): Promise<void> {
-    const recorded = await listInventories(tenant, refOfStageSet(stageSet));
+    const recorded = await listInventories(this.#deps.client, refOfStageSet(stageSet));
     const current = new Set(stageSet.spec.stages.map((s) => s.name));
     const removed = new Set([...recorded.keys()].filter((name) => !current.has(name)));
     if (removed.size === 0) return;
-    const result = await teardown({ client: tenant, stageSet: refOfStageSet(stageSet), onlyStages: removed });
+    const result = await teardown({ client: tenant, inventoryClient: this.#deps.client, stageSet: refOfStageSet(stageSet), onlyStages: removed });
     log.info({ stages: result.stages, deleted: result.deleted.length }, "removed stages torn down");
   }
 
@@ -301,7 +302,7 @@ export class StageSetReconciler {
     const tenant = await tenantClient(this.#deps.client, stageSet).catch(() => ({ client: this.#deps.client, close: () => {} }));
     try {
       const pruneByStage = new Map((stageSet.spec.stages ?? []).map((s) => [s.name, s.prune ?? true]));
-      const result = await teardown({ client: tenant.client, stageSet: refOfStageSet(stageSet), pruneByStage });
+      const result = await teardown({ client: tenant.client, inventoryClient: this.#deps.client, stageSet: refOfStageSet(stageSet), pruneByStage });
       log.info({ stages: result.stages, deleted: result.deleted.length, kept: result.kept.length }, "torn down");
     } finally {
       tenant.close();

@@ -19,8 +19,10 @@ export interface StageRunContext {
   stage: Stage;
   index: number;
   source: ResolvedSource;
-  /** Applies, prunes, records the inventory and reads health as the tenant. */
+  /** Applies, prunes and reads health as the tenant (possibly in a remote cluster). */
   tenant: KubeClient;
+  /** Reads and writes the StageInventory objects: the controller's bookkeeping, kept beside the StageSet. */
+  inventory: KubeClient;
   artifacts: ArtifactCache;
   varSource: VarSource;
   inventoryMode: InventoryMode;
@@ -55,6 +57,7 @@ export async function runStage(ctx: StageRunContext): Promise<StageRunResult> {
   await ctx.onPhase("Applying");
   const synced = await syncStage({
     client: ctx.tenant,
+    inventoryClient: ctx.inventory,
     stageSet: { ...refOfStageSet(ctx.stageSet), uid: ctx.stageSet.metadata.uid },
     stage: ctx.stage,
     position: ctx.index,

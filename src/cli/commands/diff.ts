@@ -35,12 +35,14 @@ export async function runDiff(ctx: CommandContext, name: string | undefined, fla
       close: () => undefined,
     }));
     const { client } = await connect(stageSet);
+    // StageInventory objects live beside the StageSet, even when the stages apply to a remote cluster.
+    const inventory = ctx.connection.client();
     const changes: StageChanges[] = [];
     for (const stage of rendered) {
       changes.push(
         flags.serverSide
-          ? await serverSideChanges(client, stageSet, stage, flags.inventoryMode)
-          : await clientSideChanges(client, stageSet, stage, flags.inventoryMode),
+          ? await serverSideChanges(client, inventory, stageSet, stage, flags.inventoryMode)
+          : await clientSideChanges(client, inventory, stageSet, stage, flags.inventoryMode),
       );
     }
     const report = renderDiffReport(changes, {
