@@ -10,7 +10,7 @@ import { KubeClient } from "../../src/kube/client.js";
 import { EventRecorder } from "../../src/kube/events.js";
 import { silentLogger } from "../../src/util/log.js";
 import { createTestNamespace, testCluster } from "../support/cluster.js";
-import { startTestController } from "../support/controller.js";
+import { reconcileCount, startTestController } from "../support/controller.js";
 import { waitFor } from "../support/wait.js";
 
 const STAGESET = { apiVersion: "stages.metio.wtf/v1", kind: "StageSet" } as const;
@@ -26,12 +26,6 @@ function stageSet(namespace: string, name: string): StageSet {
 async function readyOf(client: KubeClient, namespace: string, name: string) {
   const obj = await client.get<StageSet>({ ...STAGESET, namespace, name });
   return { obj, ready: obj?.status?.conditions?.find((c) => c.type === "Ready") };
-}
-
-async function reconcileCount(handle: { metrics: { registry: { getSingleMetric(n: string): unknown } } }): Promise<number> {
-  const metric = handle.metrics.registry.getSingleMetric("controller_runtime_reconcile_total") as { get(): Promise<{ values: { value: number }[] }> };
-  const { values } = await metric.get();
-  return values.reduce((sum, v) => sum + v.value, 0);
 }
 
 describe("controller runtime", { concurrency: true }, () => {

@@ -5,21 +5,15 @@ import assert from "node:assert/strict";
 import { performance } from "node:perf_hooks";
 import { test } from "node:test";
 import type { StageSet } from "../../src/api/types.js";
-import { WRITE_VERBS } from "../../src/kube/transport.js";
 import { KubeClient } from "../../src/kube/client.js";
 import { ArtifactServer } from "../support/artifact-server.js";
 import { createTestNamespace, testCluster } from "../support/cluster.js";
-import { startTestController } from "../support/controller.js";
+import { reconcileCount, startTestController, writeRequests } from "../support/controller.js";
 import { publishExternalArtifact } from "../support/flux.js";
 import { waitFor } from "../support/wait.js";
 
 const STAGESET = { apiVersion: "stages.metio.wtf/v1", kind: "StageSet" } as const;
 const OBJECTS = 1000;
-
-async function reconcileCount(registry: { getSingleMetric(name: string): unknown }): Promise<number> {
-  const metric = registry.getSingleMetric("controller_runtime_reconcile_total") as { get(): Promise<{ values: { value: number }[] }> };
-  return (await metric.get()).values.reduce((sum, v) => sum + v.value, 0);
-}
 
 test(`a no-op reconcile of a ${OBJECTS}-object stage makes zero write requests`, async (t) => {
   const cluster = await testCluster();
@@ -48,18 +42,18 @@ test(`a no-op reconcile of a ${OBJECTS}-object stage makes zero write requests`,
 
     // Let the first run finish writing (events, status), then count a no-op run.
     await new Promise((r) => setTimeout(r, 500));
-    const before = await reconcileCount(controller.metrics.registry);
+    const before = await reconcileCount(controller);
     controller.client.resetStats();
     const noopStarted = performance.now();
     controller.manager.enqueue(`${namespace}/scale`);
-    await waitFor(async () => (await reconcileCount(controller.metrics.registry)) > before, {
+    await waitFor(async () => (await reconcileCount(controller)) > before, {
       description: "the no-op reconcile to finish",
       timeoutMs: 60_000,
       intervalMs: 10,
     });
     const noopMs = performance.now() - noopStarted;
     const stats = controller.client.stats();
-    const writes = [...WRITE_VERBS].reduce((sum, verb) => sum + stats[verb], 0);
+    const writes = writeRequests(controller);
     t.diagnostic(`first apply of ${OBJECTS} objects: ${(firstApplyMs / 1000).toFixed(1)}s; no-op reconcile: ${noopMs.toFixed(0)}ms; requests: ${JSON.stringify(stats)}`);
     assert.equal(writes, 0, `the no-op reconcile made write requests: ${JSON.stringify(stats)}`);
   } finally {

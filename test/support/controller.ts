@@ -1,5 +1,6 @@
 import { parseControllerFlags } from "../../src/config/flags.js";
 import { startController, type ControllerHandle } from "../../src/controller/controller.js";
+import { WRITE_VERBS } from "../../src/kube/transport.js";
 import { createLogger, silentLogger } from "../../src/util/log.js";
 import type { TestCluster } from "./cluster.js";
 
@@ -36,4 +37,16 @@ export async function startTestController(
     defaultMetrics: false,
     ...(options.identity ? { identity: options.identity } : {}),
   });
+}
+
+/** Reconciles this controller instance has finished (controller_runtime_reconcile_total). */
+export async function reconcileCount(handle: ControllerHandle): Promise<number> {
+  const metric = handle.metrics.runtimeReconcileTotal;
+  return (await metric.get()).values.reduce((sum, v) => sum + v.value, 0);
+}
+
+/** Write requests (create, update, patch, apply, delete) the controller's client made since its counters were reset. */
+export function writeRequests(handle: ControllerHandle): number {
+  const stats = handle.client.stats();
+  return [...WRITE_VERBS].reduce((sum, verb) => sum + stats[verb], 0);
 }
