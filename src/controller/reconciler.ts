@@ -101,7 +101,7 @@ export class StageSetReconciler {
     if (requestedAt !== undefined) status.lastHandledReconcileAt = requestedAt;
     const intervals = intervalsOf(stageSet, options.defaultIntervalMs);
 
-    const finish = async (outcome: Outcome, requeueAfterMs: number | undefined): Promise<ProcessResult> => {
+    const finish = async (outcome: Outcome & { inStage?: boolean }, requeueAfterMs: number | undefined): Promise<ProcessResult> => {
       const before = findCondition(original.status?.conditions, "Ready");
       status.observedGeneration = generation;
       status.conditions = applyOutcome(status.conditions ?? [], outcome, generation, options.runbookBaseUrl, this.#now);
@@ -161,9 +161,10 @@ export class StageSetReconciler {
       if (signal.aborted) throw err;
       const failure = asStageSetError(err);
       log.info({ reason: failure.reason, err: failure.message }, "run did not complete");
+      const inStage = failedInStage.has(failure);
       if (WAITING_REASONS.has(failure.reason)) return finish(waiting(failure.reason, failure.message), intervals.retry);
-      if (failure.terminal) return finish(stalled(failure.reason, failure.message), undefined);
-      return finish({ ready: "False", reason: failure.reason, message: failure.message }, intervals.retry);
+      if (failure.terminal) return finish({ ...stalled(failure.reason, failure.message), inStage }, undefined);
+      return finish({ ready: "False", reason: failure.reason, message: failure.message, inStage }, intervals.retry);
     } finally {
       tenant?.close();
     }
@@ -223,6 +224,7 @@ export class StageSetReconciler {
       const failure = asStageSetError(err, stage.name);
       if (!WAITING_REASONS.has(failure.reason)) stageStatus.phase = "Failed";
       stageStatus.message = failure.message;
+      failedInStage.add(failure);
       throw failure;
     }
   }
@@ -317,13 +319,19 @@ export class StageSetReconciler {
   }
 
   /** Events and the reconcile counter on every Ready transition (and on a new failure message). */
-  #recordOutcome(stageSet: StageSet, outcome: Outcome, previousReason: string | undefined, previousMessage: string | undefined): void {
+  /**
+   * The reconcile counter, and an event on every Ready transition (or new
+   * failure message): `Succeeded`; `StageFailed` for any failure inside a
+   * stage (the message names the stage and the cause); the Ready reason for
+   * failures outside one and for waiting.
+   */
+  #recordOutcome(stageSet: StageSet, outcome: Outcome & { inStage?: boolean }, previousReason: string | undefined, previousMessage: string | undefined): void {
     this.#deps.metrics?.reconcileTotal.inc({ namespace: namespaceOf(stageSet), name: nameOf(stageSet), reason: outcome.reason });
     const message = outcome.message;
     if (outcome.reason === previousReason && previousMessage?.startsWith(message)) return;
     if (outcome.reason === Reasons.Succeeded) this.#deps.events.normal(stageSet, "Succeeded", message);
     else if (outcome.reason === Reasons.Suspended || WAITING_REASONS.has(outcome.reason)) this.#deps.events.normal(stageSet, outcome.reason, message);
-    else this.#deps.events.warning(stageSet, outcome.reason === Reasons.HealthCheckFailed ? "StageFailed" : outcome.reason, message);
+    else this.#deps.events.warning(stageSet, outcome.inStage ? "StageFailed" : outcome.reason, message);
   }
 }
 
@@ -337,6 +345,9 @@ function forcedOnce(stageSet: StageSet): boolean {
   const token = annotations[Annotations.forceReconcile];
   return token !== undefined && token === annotations[Annotations.requestedAt] && token !== stageSet.status?.lastHandledReconcileAt;
 }
+
+/** Failures raised inside a stage (their event is `StageFailed`). */
+const failedInStage = new WeakSet<StageSetError>();
 
 /** What one run carries from stage to stage. */
 interface RunState {

@@ -137,6 +137,11 @@ describe("stage failures", { concurrency: true }, () => {
       assert.match(ready.message, /second/);
       assert.match(ready.message, /missing\.yaml/);
       await baseStillApplied(namespace);
+      const events = await fixture.client.list("v1", "Event", { namespace, fieldSelector: "reason=StageFailed" });
+      assert.ok(
+        events.items.some((e) => /stage "second"/.test(String((e as { message?: string }).message))),
+        "a failure inside a stage is a StageFailed event naming the stage",
+      );
     } finally {
       await controller.stop();
     }
