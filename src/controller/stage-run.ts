@@ -5,7 +5,7 @@ import { objectId, placeObject } from "../apply/objects.js";
 import { syncStage } from "../apply/stage.js";
 import { buildStage, type VarSource } from "../build/index.js";
 import type { InventoryMode } from "../config/flags.js";
-import { resolveStageTimeout, verifyStageHealth, type ObjectRef as HealthRef } from "../health/index.js";
+import { describeRef, resolveStageTimeout, verifyStageHealth, type ObjectRef as HealthRef, type StageHealth } from "../health/index.js";
 import type { KubeClient } from "../kube/client.js";
 import type { ArtifactCache } from "../source/artifact-cache.js";
 import type { ResolvedSource } from "../source/resolve.js";
@@ -105,6 +105,7 @@ async function verify(ctx: StageRunContext, applied: KubeObject[]): Promise<void
     namespace: o.metadata.namespace,
   }));
   const defaultNamespace = ctx.stageSet.metadata.namespace ?? "";
+  let lastProgress = "";
   await verifyStageHealth({
     stageIndex: ctx.index,
     stageName: ctx.stage.name,
@@ -114,7 +115,21 @@ async function verify(ctx: StageRunContext, applied: KubeObject[]): Promise<void
     intervalMs: ctx.healthPollIntervalMs,
     signal: ctx.signal,
     fetch: (targets, signal) => fetchLiveObjects(ctx.tenant, targets, defaultNamespace, signal),
+    onProgress: (health) => {
+      const message = waitingFor(health);
+      if (message === lastProgress) return;
+      lastProgress = message;
+      void ctx.onPhase("Verifying", message).catch((err: unknown) => ctx.log.debug({ err: String(err) }, "progress status write failed"));
+    },
   });
+}
+
+/** `waiting for Deployment/ns/web (InProgress: …) and 2 more`, or "" when nothing is pending. */
+function waitingFor(health: StageHealth): string {
+  const first = health.pending[0];
+  if (!first) return "";
+  const more = health.pending.length > 1 ? ` and ${health.pending.length - 1} more` : "";
+  return `waiting for ${describeRef(first.object)} (${first.status}${first.message ? `: ${first.message}` : ""})${more}`;
 }
 
 /**

@@ -22,8 +22,21 @@ export class StatusWriter {
     this.#written = canonical(stageSet.status ?? {});
   }
 
-  /** True when the call wrote. */
-  async write(status: StageSetStatus): Promise<boolean> {
+  #queue: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Writes `status` if it differs from the last write; true when it wrote.
+   * Calls are serialized, so a late progress update never overtakes a later
+   * status.
+   */
+  write(status: StageSetStatus): Promise<boolean> {
+    const snapshot = structuredClone(status);
+    const result = this.#queue.then(() => this.#write(snapshot));
+    this.#queue = result.catch(() => undefined);
+    return result;
+  }
+
+  async #write(status: StageSetStatus): Promise<boolean> {
     const next = canonical(status);
     if (next === this.#written) return false;
     const previous = JSON.parse(this.#written) as Record<string, unknown>;
