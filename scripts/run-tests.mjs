@@ -12,7 +12,7 @@
 //   STAGESET_TEST_CONCURRENCY  parallel test files against the cluster (default 4)
 //   STAGESET_TEST_TIMEOUT_MS   per-test timeout (default 300000)
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -94,6 +94,19 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
   });
 }
 
+// The control plane's data dir goes with it; after a failed run its component
+// logs are copied to .tools/last-failed-run/ for the post-mortem.
+function keepComponentLogs() {
+  if (!controlPlane) return;
+  const target = join(root, ".tools", "last-failed-run");
+  rmSync(target, { recursive: true, force: true });
+  mkdirSync(target, { recursive: true });
+  for (const name of readdirSync(controlPlane.dataDir)) {
+    if (name.endsWith(".log")) cpSync(join(controlPlane.dataDir, name), join(target, name));
+  }
+  console.error(`[run-tests] control-plane component logs kept in ${target}`);
+}
+
 async function main() {
   if (!existsSync(distTest)) {
     console.error(`[run-tests] ${distTest} does not exist; compile first with \`npm run build\` (or use \`npm test\`)`);
@@ -144,7 +157,10 @@ async function main() {
         STAGESET_TEST_KUBECONFIG: kubeconfigPath,
       });
       if (interrupted) return 130;
-      if (!passed) failures.push("integration");
+      if (!passed) {
+        failures.push("integration");
+        keepComponentLogs();
+      }
       console.log(`[run-tests] cluster tests took ${seconds(Date.now() - started)}`);
       const failed = controlPlane?.failedComponent();
       if (failed !== undefined) {

@@ -74,7 +74,7 @@ describe("local control plane", { concurrency: true }, () => {
         return live.status?.availableReplicas === 2 && conditionTrue(live.status.conditions, "Available") && live;
       },
       { description: `Deployment ${namespace}/web Available with 2 replicas`, timeoutMs: WORKLOAD_TIMEOUT_MS },
-    ).catch((err: Error) => assert.fail(`${err.message}; last status: ${last}`));
+    ).catch(async (err: Error) => assert.fail(`${err.message}; last status: ${last}; ${await diagnose(cluster, namespace)}`));
     assert.equal(deployment.status?.readyReplicas, 2);
 
     const pods = await cluster.kubeConfig
@@ -160,3 +160,21 @@ describe("local control plane", { concurrency: true }, () => {
     assert.equal(otherNamespace.code, 403, "the Role grants nothing outside its namespace");
   });
 });
+
+/** What the namespace's ReplicaSets, Pods and Events say, for a failure message. */
+async function diagnose(cluster: TestCluster, namespace: string): Promise<string> {
+  try {
+    const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
+    const apps = cluster.kubeConfig.makeApiClient(AppsV1Api);
+    const replicaSets = await apps.listNamespacedReplicaSet({ namespace });
+    const pods = await core.listNamespacedPod({ namespace });
+    const events = await core.listNamespacedEvent({ namespace });
+    return [
+      `replicasets: ${replicaSets.items.map((r) => `${r.metadata?.name} ${JSON.stringify(r.status)}`).join("; ")}`,
+      `pods: ${pods.items.map((p) => `${p.metadata?.name} ${p.spec?.nodeName ?? "-"} ${p.status?.phase}`).join("; ")}`,
+      `events: ${events.items.map((e) => `${e.involvedObject.kind}/${e.involvedObject.name} ${e.reason}: ${e.message}`).join("; ")}`,
+    ].join("\n");
+  } catch (err) {
+    return `diagnosis failed: ${String(err)}`;
+  }
+}
