@@ -322,6 +322,11 @@ function componentArgs(files: Files, port: number): string[] {
     `--secure-port=${port}`,
     `--tls-cert-file=${files.servingCert}`,
     `--tls-private-key-file=${files.servingKey}`,
+    // The default client-side limit (20 QPS for the controller-manager) lets a
+    // test that creates a few hundred workloads starve every other test's
+    // Deployments for minutes; kwokctl lifts it the same way.
+    "--kube-api-qps=5000",
+    "--kube-api-burst=10000",
     "--profiling=false",
     "--v=1",
   ];
