@@ -83,7 +83,15 @@ export async function startController(options: StartOptions): Promise<Controller
           ...(options.healthPollIntervalMs ? { healthPollIntervalMs: options.healthPollIntervalMs } : {}),
         },
       });
-      return (key, signal) => reconciler.reconcile(key, signal);
+      const workers = metrics.runtimeActiveWorkers.labels({ controller: "stageset" });
+      return async (key, signal) => {
+        workers.inc();
+        try {
+          return await reconciler.reconcile(key, signal);
+        } finally {
+          workers.dec();
+        }
+      };
     },
   });
 

@@ -41,6 +41,7 @@ for (const via of ["KUBECONFIG", "--kubeconfig"] as const) {
     const namespace = await createTestNamespace(cluster, `bin-${via === "KUBECONFIG" ? "env" : "flag"}`);
     const client = KubeClient.fromKubeConfig(cluster.kubeConfig);
     const port = await freePort();
+    const metricsPort = await freePort();
     const args = [
       ...controllerCommand(),
       "--watch-namespaces",
@@ -48,7 +49,7 @@ for (const via of ["KUBECONFIG", "--kubeconfig"] as const) {
       "--health-probe-bind-address",
       `127.0.0.1:${port}`,
       "--metrics-bind-address",
-      "0",
+      `127.0.0.1:${metricsPort}`,
       "--log-encoding",
       "json",
       ...(via === "--kubeconfig" ? ["--kubeconfig", cluster.kubeconfigPath] : []),
@@ -62,6 +63,10 @@ for (const via of ["KUBECONFIG", "--kubeconfig"] as const) {
       assert.equal(await probe(port, "/healthz"), 200);
       await client.create({ ...STAGESET, metadata: { name: "bin", namespace }, spec: { stages: [{ name: "app", sourceRef: { name: "missing" } }] } });
       await waitForReason(client, namespace, "bin", "SourceNotReady", 30_000);
+      const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      assert.match(metrics, new RegExp(`stageset_reconcile_total\\{namespace="${namespace}",name="bin",reason="SourceNotReady"\\} [1-9]`));
+      assert.match(metrics, /controller_runtime_reconcile_total\{controller="stageset",result="[a-z_]+"\} [1-9]/);
+      assert.match(metrics, /workqueue_adds_total\{name="stageset"\} [1-9]/);
       const lines = stderr.trim().split("\n").filter(Boolean);
       assert.ok(lines.length > 0 && lines.every((l) => l.startsWith("{")), "logs are JSON lines by default");
 
