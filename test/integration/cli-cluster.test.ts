@@ -231,4 +231,25 @@ describe("stagesetctl against a cluster", { concurrency: true }, () => {
       await controller.stop();
     }
   });
+
+  test("--as-tenant renders and dry-runs as the StageSet's ServiceAccount", async () => {
+    const namespace = await createTestNamespace(cluster, "cli-tenant");
+    await client.create({ apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "deployer", namespace } });
+    const cm = { "cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tenant-cm\ndata:\n  a: b\n" };
+    await publishExternalArtifact(client, namespace, "app", server.add(`${namespace}-app`, cm, "v1"));
+    await client.create({
+      ...STAGESET,
+      metadata: { name: "tenant", namespace },
+      spec: { serviceAccountName: "deployer", stages: [{ name: "app", sourceRef: { name: "app" } }] },
+    });
+
+    const asUser = await cli(["diff", "tenant", "-n", namespace, "--color=never"]);
+    assert.equal(asUser.code, 1, asUser.stderr);
+    assert.match(asUser.stdout, /@@ ConfigMap .*\/tenant-cm \(created\) @@/);
+
+    const asTenant = await cli(["diff", "tenant", "-n", namespace, "--as-tenant", "--color=never"]);
+    assert.equal(asTenant.code, 3, asTenant.stdout + asTenant.stderr);
+    assert.match(asTenant.stderr, new RegExp(`system:serviceaccount:${namespace}:deployer`), "the refusal names the tenant identity");
+    assert.equal(await client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "tenant-cm" }), undefined, "a diff never writes");
+  });
 });
