@@ -341,6 +341,10 @@ function controllerManagerArgs(files: Files, port: number): string[] {
     `--cluster-signing-key-file=${files.caKey}`,
     `--service-cluster-ip-range=${SERVICE_CIDR}`,
     "--controllers=*",
+    // kwok's node heartbeats can fall behind on a loaded two-core machine; a
+    // fake node must never be declared NotReady (which un-readies its pods).
+    "--node-monitor-grace-period=1h",
+    "--node-startup-grace-period=1h",
   ];
 }
 
