@@ -63,8 +63,15 @@ for (const via of ["KUBECONFIG", "--kubeconfig"] as const) {
       assert.equal(await probe(port, "/healthz"), 200);
       await client.create({ ...STAGESET, metadata: { name: "bin", namespace }, spec: { stages: [{ name: "app", sourceRef: { name: "missing" } }] } });
       await waitForReason(client, namespace, "bin", "SourceNotReady", 30_000);
-      const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-      assert.match(metrics, new RegExp(`stageset_reconcile_total\\{namespace="${namespace}",name="bin",reason="SourceNotReady"\\} [1-9]`));
+      // The counter moves right after the status write the wait above saw; poll for it.
+      const counted = new RegExp(`stageset_reconcile_total\\{namespace="${namespace}",name="bin",reason="SourceNotReady"\\} [1-9]`);
+      const metrics = await waitFor(
+        async () => {
+          const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+          return counted.test(text) ? text : undefined;
+        },
+        { description: "stageset_reconcile_total for the StageSet", timeoutMs: 10_000 },
+      );
       assert.match(metrics, /controller_runtime_reconcile_total\{controller="stageset",result="[a-z_]+"\} [1-9]/);
       assert.match(metrics, /workqueue_adds_total\{name="stageset"\} [1-9]/);
       const lines = stderr.trim().split("\n").filter(Boolean);

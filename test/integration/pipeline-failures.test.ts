@@ -7,7 +7,7 @@ import { tarHeader, type PublishedArtifact } from "../support/artifact-server.js
 import { createTestNamespace } from "../support/cluster.js";
 import { startTestController } from "../support/controller.js";
 import { publishExternalArtifact } from "../support/flux.js";
-import { configMapFile, getStageSet, readyCondition, STAGESET, usePipelineFixture, waitForReason } from "../support/pipeline.js";
+import { configMapFile, getStageSet, readyCondition, STAGESET, usePipelineFixture, waitForEvent, waitForReason } from "../support/pipeline.js";
 import { waitFor } from "../support/wait.js";
 import { gzipSync } from "node:zlib";
 
@@ -137,11 +137,8 @@ describe("stage failures", { concurrency: true }, () => {
       assert.match(ready.message, /second/);
       assert.match(ready.message, /missing\.yaml/);
       await baseStillApplied(namespace);
-      const events = await fixture.client.list("v1", "Event", { namespace, fieldSelector: "reason=StageFailed" });
-      assert.ok(
-        events.items.some((e) => /stage "second"/.test(String((e as { message?: string }).message))),
-        "a failure inside a stage is a StageFailed event naming the stage",
-      );
+      // A failure inside a stage is a StageFailed event naming the stage.
+      await waitForEvent(fixture.client, namespace, "StageFailed", /stage "second"/);
     } finally {
       await controller.stop();
     }
@@ -164,8 +161,7 @@ describe("stage failures", { concurrency: true }, () => {
       assert.match(ready.message, /frozen/);
       assert.match(ready.message, /immutable/i);
       await baseStillApplied(namespace);
-      const failures = await fixture.client.list("v1", "Event", { namespace, fieldSelector: "reason=StageFailed" });
-      assert.ok(failures.items.length > 0, "a StageFailed event was emitted");
+      await waitForEvent(fixture.client, namespace, "StageFailed", /frozen/);
 
       const current = await getStageSet(fixture.client, namespace, "app");
       const stages = current!.spec.stages.map((s) =>

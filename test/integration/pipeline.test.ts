@@ -7,7 +7,7 @@ import type { KubeObject } from "../../src/api/types.js";
 import { createTestNamespace } from "../support/cluster.js";
 import { startTestController } from "../support/controller.js";
 import { publishExternalArtifact } from "../support/flux.js";
-import { getStageSet, STAGESET, usePipelineFixture, waitForReason } from "../support/pipeline.js";
+import { getStageSet, STAGESET, usePipelineFixture, waitForEvent, waitForReason } from "../support/pipeline.js";
 import { ChangeRecorder } from "../support/recorder.js";
 import { waitFor } from "../support/wait.js";
 
@@ -133,8 +133,7 @@ describe("stage pipeline", { concurrency: true }, () => {
         async () => ((await fixture.client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "settings" }))?.data as Record<string, string>)?.mode === "blue",
         { description: "drift on ConfigMap settings corrected", timeoutMs: 30_000 },
       );
-      const events = await fixture.client.list("v1", "Event", { namespace, fieldSelector: "reason=DriftCorrected" });
-      assert.ok(events.items.length > 0, "a DriftCorrected event was emitted");
+      await waitForEvent(fixture.client, namespace, "DriftCorrected", /stage "config"/);
 
       // Deleting the StageSet removes its objects, last stage first.
       await fixture.client.delete({ ...STAGESET, namespace, name: "platform" });

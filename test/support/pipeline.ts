@@ -1,5 +1,5 @@
 import { after, before } from "node:test";
-import type { Condition, StageSet } from "../../src/api/types.js";
+import type { Condition, KubeObject, StageSet } from "../../src/api/types.js";
 import { KubeClient } from "../../src/kube/client.js";
 import { ArtifactServer } from "./artifact-server.js";
 import { testCluster, type TestCluster } from "./cluster.js";
@@ -59,4 +59,19 @@ export function waitForReason(client: KubeClient, namespace: string, name: strin
 export function configMapFile(name: string, data: Record<string, string>, extra = ""): Record<string, string> {
   const lines = Object.entries(data).map(([k, v]) => `  ${k}: "${v}"`);
   return { [`${name}.yaml`]: `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n${extra}data:\n${lines.join("\n")}\n` };
+}
+
+/**
+ * Waits for an Event with `reason` in `namespace` (whose message matches, if
+ * given). Events are written asynchronously, just after the status that
+ * announces them, so tests wait rather than list once.
+ */
+export function waitForEvent(client: KubeClient, namespace: string, reason: string, message?: RegExp): Promise<KubeObject> {
+  return waitFor(
+    async () => {
+      const events = await client.list("v1", "Event", { namespace, fieldSelector: `reason=${reason}` });
+      return events.items.find((e) => !message || message.test(String((e as { message?: unknown }).message)));
+    },
+    { description: `an Event ${reason} in ${namespace}${message ? ` matching ${message}` : ""}`, timeoutMs: 15_000, intervalMs: 100 },
+  );
 }
