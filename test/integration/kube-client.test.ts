@@ -18,6 +18,7 @@ import {
 import { Reasons } from "../../src/errors.js";
 import { createTestNamespace, testCluster } from "../support/cluster.js";
 import { waitFor } from "../support/wait.js";
+import { widgetCrd } from "../support/widgets.js";
 
 let client: KubeClient;
 let namespace: string;
@@ -70,33 +71,16 @@ describe("discovery", () => {
     const apiVersion = `${group}/v1`;
     await assert.rejects(client.resourceFor(apiVersion, "Widget"), KindNotFoundError);
     await client.apply(
-      {
-        apiVersion: "apiextensions.k8s.io/v1",
-        kind: "CustomResourceDefinition",
-        metadata: { name: crdName },
-        spec: {
-          group,
-          scope: "Namespaced",
-          names: { plural: "widgets", singular: "widget", kind: "Widget", listKind: "WidgetList" },
-          versions: [
-            {
-              name: "v1",
-              served: true,
-              storage: true,
-              subresources: { status: {} },
-              schema: {
-                openAPIV3Schema: {
-                  type: "object",
-                  properties: {
-                    spec: { type: "object", properties: { size: { type: "integer" } } },
-                    status: { type: "object", properties: { phase: { type: "string" } } },
-                  },
-                },
-              },
-            },
-          ],
+      widgetCrd(group, {
+        statusSubresource: true,
+        schema: {
+          type: "object",
+          properties: {
+            spec: { type: "object", properties: { size: { type: "integer" } } },
+            status: { type: "object", properties: { phase: { type: "string" } } },
+          },
         },
-      },
+      }),
       { fieldManager: "kube-client-test" },
     );
     try {
@@ -276,15 +260,26 @@ describe("list and watch", () => {
     // Built-in kinds are cached from the cluster's first revision on, so a
     // fresh cluster serves any old version; a CRD's cache starts when the CRD
     // is installed, which makes "1" too old.
-    const watch = client.watch("stages.metio.wtf/v1", "StageSet", { namespace, resourceVersion: "1" });
-    await assert.rejects(
-      (async () => {
-        for await (const _ of watch) {
+    // Right after the control plane starts, the CRD's watch cache may still be
+    // initializing (429); only once it serves is "1" too old.
+    const watchFromOne = async (): Promise<unknown> => {
+      try {
+        for await (const _ of client.watch("stages.metio.wtf/v1", "StageSet", { namespace, resourceVersion: "1" })) {
           // no event can precede the error
         }
-      })(),
-      (err: unknown) => err instanceof KubeApiError && err.status === 410,
+        return undefined;
+      } catch (err) {
+        return err;
+      }
+    };
+    const err = await waitFor(
+      async () => {
+        const outcome = await watchFromOne();
+        return outcome instanceof KubeApiError && outcome.status === 429 ? undefined : (outcome ?? "the watch ended without an error");
+      },
+      { description: "the StageSet watch cache to serve", timeoutMs: 30_000, intervalMs: 250 },
     );
+    assert.ok(err instanceof KubeApiError && err.status === 410, `expected 410 Gone, got ${String(err)}`);
   });
 });
 
