@@ -2,39 +2,14 @@
 // cluster at all (KUBECONFIG points nowhere), and every usage mistake exits 2
 // with a message that says what to type instead.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-const HERE = fileURLToPath(import.meta.url);
-// From the sources (tsx) run src/cli/main.ts; from dist/test run the compiled dist/src/cli/main.js.
-const FROM_SOURCE = HERE.endsWith(".ts");
-const ROOT = join(dirname(HERE), "..", "..");
-const ENTRY = FROM_SOURCE ? ["--import", "tsx", join(ROOT, "src/cli/main.ts")] : [join(ROOT, "src/cli/main.js")];
+import { runCli, type CliResult } from "../support/cli.js";
 
 function cli(args: string[], env: Record<string, string> = {}, input = ""): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...ENTRY, ...args], {
-      cwd: FROM_SOURCE ? ROOT : join(ROOT, ".."),
-      env: { ...process.env, KUBECONFIG: "/nonexistent/kubeconfig", ...env },
-    });
-    child.stdin.end(input);
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return runCli(args, { kubeconfig: "/nonexistent/kubeconfig", env, input });
 }
 
 const work = mkdtempSync(join(tmpdir(), "stagesetctl-build-"));

@@ -2,30 +2,16 @@
 // controller running in this process: diff before and after the controller
 // applies a change, get during and after a rollout, reconcile --wait.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
 import type { StageSet } from "../../src/api/types.js";
 import { KubeClient } from "../../src/kube/client.js";
 import { ArtifactServer } from "../support/artifact-server.js";
+import { runCli, type CliResult } from "../support/cli.js";
 import { createTestNamespace, testCluster, type TestCluster } from "../support/cluster.js";
 import { startTestController } from "../support/controller.js";
 import { publishExternalArtifact, SOURCE_API_VERSION } from "../support/flux.js";
 import { waitFor } from "../support/wait.js";
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-const HERE = fileURLToPath(import.meta.url);
-// From the sources (tsx) run src/cli/main.ts; from dist/test run the compiled dist/src/cli/main.js.
-const FROM_SOURCE = HERE.endsWith(".ts");
-const ROOT = join(dirname(HERE), "..", "..");
-const ENTRY = FROM_SOURCE ? ["--import", "tsx", join(ROOT, "src/cli/main.ts")] : [join(ROOT, "src/cli/main.js")];
 
 const STAGESET = { apiVersion: "stages.metio.wtf/v1", kind: "StageSet" } as const;
 
@@ -34,19 +20,7 @@ describe("stagesetctl against a cluster", { concurrency: true }, () => {
   let server: ArtifactServer;
   let client: KubeClient;
 
-  const cli = (args: string[]): Promise<CliResult> =>
-    new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [...ENTRY, ...args], {
-        cwd: FROM_SOURCE ? ROOT : join(ROOT, ".."),
-        env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath },
-      });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-      child.on("error", reject);
-      child.on("close", (code) => resolve({ code, stdout, stderr }));
-    });
+  const cli = (args: string[]): Promise<CliResult> => runCli(args, { kubeconfig: cluster.kubeconfigPath });
 
   const getStageSet = (namespace: string, name: string) => client.get<StageSet>({ ...STAGESET, namespace, name });
   const ready = (s: StageSet | undefined) => s?.status?.conditions?.find((c) => c.type === "Ready");

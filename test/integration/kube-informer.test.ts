@@ -9,6 +9,7 @@ import { KubeClient } from "../../src/kube/client.js";
 import { Informer, type ListWatchClient } from "../../src/kube/informer.js";
 import { createTestNamespace, testCluster, type TestCluster } from "../support/cluster.js";
 import { waitFor } from "../support/wait.js";
+import { widgetCrd } from "../support/widgets.js";
 
 let cluster: TestCluster;
 let client: KubeClient;
@@ -31,24 +32,7 @@ const configMap = (namespace: string, name: string, labels: Record<string, strin
 async function installWidgetCrd(): Promise<{ apiVersion: string; remove: () => Promise<void> }> {
   const group = `t${randomBytes(4).toString("hex")}.stages.test`;
   const ref = { apiVersion: "apiextensions.k8s.io/v1", kind: "CustomResourceDefinition", name: `widgets.${group}` };
-  await client.create({
-    apiVersion: ref.apiVersion,
-    kind: ref.kind,
-    metadata: { name: ref.name },
-    spec: {
-      group,
-      scope: "Namespaced",
-      names: { plural: "widgets", singular: "widget", kind: "Widget", listKind: "WidgetList" },
-      versions: [
-        {
-          name: "v1",
-          served: true,
-          storage: true,
-          schema: { openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true } },
-        },
-      ],
-    },
-  });
+  await client.create(widgetCrd(group));
   return { apiVersion: `${group}/v1`, remove: async () => void (await client.delete(ref)) };
 }
 

@@ -3,33 +3,18 @@
 // loopback as ExternalArtifacts, the real kustomize, the controller in-process.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { stringify } from "yaml";
 import type { KubeObject } from "../../src/api/types.js";
 import { createTestNamespace } from "../support/cluster.js";
 import { startTestController } from "../support/controller.js";
 import { publishExternalArtifact } from "../support/flux.js";
 import { getStageSet, STAGESET, usePipelineFixture, waitForEvent, waitForReason } from "../support/pipeline.js";
 import { ChangeRecorder } from "../support/recorder.js";
+import { widgetCrd } from "../support/widgets.js";
 import { waitFor } from "../support/wait.js";
 
 function crdYaml(group: string): string {
-  return `apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: widgets.${group}
-spec:
-  group: ${group}
-  names: { kind: Widget, plural: widgets, singular: widget, listKind: WidgetList }
-  scope: Namespaced
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema:
-          type: object
-          properties:
-            spec: { type: object, x-kubernetes-preserve-unknown-fields: true }
-`;
+  return stringify(widgetCrd(group));
 }
 
 function deploymentYaml(name: string, replicas = 1): string {

@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 
 import type { ReadyChecks } from "../../../src/api/types.js";
 import { HealthStatus, objectId, planStageHealth, stageHealth, type ObjectRef } from "../../../src/health/index.js";
+import { readyDeployment } from "./fixtures.js";
 
 type Obj = Record<string, unknown>;
 
@@ -10,26 +11,6 @@ const web: ObjectRef = { apiVersion: "apps/v1", kind: "Deployment", name: "web",
 const settings: ObjectRef = { apiVersion: "v1", kind: "ConfigMap", name: "settings", namespace: "apps" };
 const db: ObjectRef = { apiVersion: "db.example/v1", kind: "Database", name: "orders", namespace: "apps" };
 const crd: ObjectRef = { apiVersion: "apiextensions.k8s.io/v1", kind: "CustomResourceDefinition", name: "databases.db.example" };
-
-function readyDeployment(): Obj {
-  return {
-    apiVersion: "apps/v1",
-    kind: "Deployment",
-    metadata: { name: "web", namespace: "apps", generation: 1 },
-    spec: { replicas: 1 },
-    status: {
-      observedGeneration: 1,
-      replicas: 1,
-      updatedReplicas: 1,
-      readyReplicas: 1,
-      availableReplicas: 1,
-      conditions: [
-        { type: "Available", status: "True", reason: "MinimumReplicasAvailable" },
-        { type: "Progressing", status: "True", reason: "NewReplicaSetAvailable" },
-      ],
-    },
-  };
-}
 
 function rollingDeployment(): Obj {
   const d = readyDeployment();

@@ -13,6 +13,7 @@ import {
   type ObjectRef,
   type StageHealth,
 } from "../../../src/health/index.js";
+import { readyDeployment } from "./fixtures.js";
 
 /** Time that only moves when the loop sleeps. */
 class FakeClock implements Clock {
@@ -194,23 +195,7 @@ describe("waitForHealthy", () => {
 
 describe("verifyStageHealth", () => {
   const web = ref("web");
-  const rolledOut = {
-    apiVersion: "apps/v1",
-    kind: "Deployment",
-    metadata: { name: "web", namespace: "apps", generation: 1 },
-    spec: { replicas: 1 },
-    status: {
-      observedGeneration: 1,
-      replicas: 1,
-      updatedReplicas: 1,
-      readyReplicas: 1,
-      availableReplicas: 1,
-      conditions: [
-        { type: "Available", status: "True", reason: "MinimumReplicasAvailable" },
-        { type: "Progressing", status: "True", reason: "NewReplicaSetAvailable" },
-      ],
-    },
-  };
+  const rolledOut = readyDeployment();
 
   it("with disableWait, does not read the cluster at all", async () => {
     const outcome = await verifyStageHealth({
