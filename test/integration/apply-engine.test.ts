@@ -10,6 +10,7 @@ import { applyStage, type ApplyOutcome, type ChangeSet } from "../../src/apply/e
 import { ConflictPolicyError, UnknownKindError } from "../../src/apply/errors.js";
 import { KubeClient } from "../../src/kube/client.js";
 import { createTestNamespace, testCluster } from "../support/cluster.js";
+import { widgetCrd } from "../support/widgets.js";
 
 let client: KubeClient;
 let cluster: Awaited<ReturnType<typeof testCluster>>;
@@ -127,24 +128,9 @@ describe("applyStage", () => {
   test("applies a CRD and its custom resources in one stage", async () => {
     const ns = await createTestNamespace(cluster, "apply-crd");
     const group = `t${randomBytes(4).toString("hex")}.example.com`;
-    const crd: KubeObject = {
-      apiVersion: "apiextensions.k8s.io/v1",
-      kind: "CustomResourceDefinition",
-      metadata: { name: `widgets.${group}` },
-      spec: {
-        group,
-        scope: "Namespaced",
-        names: { kind: "Widget", plural: "widgets", singular: "widget", listKind: "WidgetList" },
-        versions: [
-          {
-            name: "v1",
-            served: true,
-            storage: true,
-            schema: { openAPIV3Schema: { type: "object", properties: { spec: { type: "object", properties: { size: { type: "integer" } } } } } },
-          },
-        ],
-      },
-    };
+    const crd = widgetCrd(group, {
+      schema: { type: "object", properties: { spec: { type: "object", properties: { size: { type: "integer" } } } } },
+    });
     const widgets = [1, 2, 3].map((i): KubeObject => ({ apiVersion: `${group}/v1`, kind: "Widget", metadata: { name: `w${i}` }, spec: { size: i } }));
     try {
       const cs = await applyStage({ client, stageSet: { name: "shop", namespace: ns }, stage: "infra", objects: [...widgets, crd] });
