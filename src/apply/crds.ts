@@ -1,10 +1,11 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import type { KubeObject } from "../api/types.js";
 import { StageFailedError } from "../errors.js";
 import { KindNotFoundError } from "../kube/errors.js";
 import { retryTransient } from "./retry.js";
 import { CRD_GROUP, CRD_KIND, describeObject, groupOf } from "./objects.js";
 import type { ApplyClient, KindInfo } from "./ports.js";
+import { systemClock, type Clock } from "../util/clock.js";
+import { pollUntil } from "../util/poll.js";
 
 interface CrdSpec {
   group?: string;
@@ -55,26 +56,43 @@ export function isEstablished(crd: KubeObject | undefined): boolean {
 
 /**
  * Waits until each CRD is Established and discovery serves each kind, polling
- * up to `timeoutMs`. A CRD the API server refuses to establish (NamesAccepted
- * False: a name clash) ends the wait with its message.
+ * every `intervalMs` (default 200) up to `timeoutMs` on `clock` (default the
+ * system clock). Throws StageFailedError naming what is still missing at the
+ * timeout, and at once (terminal) for a CRD the API server refuses to
+ * establish (NamesAccepted False: a name clash); other API errors propagate.
  */
 export async function waitForServedKinds(
   client: ApplyClient,
   crds: readonly KubeObject[],
   kinds: readonly { apiVersion: string; kind: string }[],
-  options: { stage: string; timeoutMs: number; intervalMs?: number },
+  options: { stage: string; timeoutMs: number; intervalMs?: number; clock?: Clock },
 ): Promise<void> {
-  const deadline = Date.now() + options.timeoutMs;
   const pendingCrds = new Set(crds);
   const pendingKinds = new Set(kinds);
-  for (;;) {
-    for (const crd of [...pendingCrds]) {
-      const ref = { apiVersion: crd.apiVersion, kind: crd.kind, name: crd.metadata.name ?? "" };
-      const live = await retryTransient(() => client.get(ref));
-      if (isEstablished(live)) pendingCrds.delete(crd);
-      else rejectIfNamesRefused(live, crd, options.stage);
-    }
-    if (pendingCrds.size === 0) {
+  await pollUntil(
+    options.clock ?? systemClock,
+    {
+      timeoutMs: options.timeoutMs,
+      intervalMs: options.intervalMs ?? 200,
+      onTimeout: () => {
+        const waitingFor = [
+          ...[...pendingCrds].map((c) => `${describeObject(c)} to be Established`),
+          ...[...pendingKinds].map((k) => `discovery to serve ${k.kind} in ${k.apiVersion}`),
+        ];
+        return new StageFailedError(
+          `stage "${options.stage}": gave up after ${options.timeoutMs}ms waiting for ${waitingFor.join(", ")}; ` +
+            `check the CustomResourceDefinition's status conditions`,
+        );
+      },
+    },
+    async () => {
+      for (const crd of [...pendingCrds]) {
+        const ref = { apiVersion: crd.apiVersion, kind: crd.kind, name: crd.metadata.name ?? "" };
+        const live = await retryTransient(() => client.get(ref));
+        if (isEstablished(live)) pendingCrds.delete(crd);
+        else rejectIfNamesRefused(live, crd, options.stage);
+      }
+      if (pendingCrds.size > 0) return undefined;
       for (const k of [...pendingKinds]) {
         try {
           await client.resourceFor(k.apiVersion, k.kind);
@@ -83,20 +101,9 @@ export async function waitForServedKinds(
           if (!(err instanceof KindNotFoundError)) throw err;
         }
       }
-      if (pendingKinds.size === 0) return;
-    }
-    if (Date.now() >= deadline) {
-      const waitingFor = [
-        ...[...pendingCrds].map((c) => `${describeObject(c)} to be Established`),
-        ...[...pendingKinds].map((k) => `discovery to serve ${k.kind} in ${k.apiVersion}`),
-      ];
-      throw new StageFailedError(
-        `stage "${options.stage}": gave up after ${options.timeoutMs}ms waiting for ${waitingFor.join(", ")}; ` +
-          `check the CustomResourceDefinition's status conditions`,
-      );
-    }
-    await sleep(options.intervalMs ?? 200);
-  }
+      return pendingKinds.size === 0 ? true : undefined;
+    },
+  );
 }
 
 function rejectIfNamesRefused(live: KubeObject | undefined, crd: KubeObject, stage: string): void {

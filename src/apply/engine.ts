@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { FIELD_MANAGER, type ConflictPolicy, type KubeObject } from "../api/types.js";
 import { StageFailedError, StageSetError } from "../errors.js";
 import { KindNotFoundError, KubeApiError } from "../kube/errors.js";
@@ -25,6 +24,8 @@ import {
   type StageSetRef,
 } from "./objects.js";
 import type { ApplyClient, KindInfo, ObjectRef } from "./ports.js";
+import { systemClock, type Clock } from "../util/clock.js";
+import { pollUntil } from "../util/poll.js";
 
 export type ApplyOutcome = "created" | "configured" | "unchanged" | "recreated" | "skipped";
 
@@ -66,6 +67,8 @@ export interface ApplyStageOptions {
   crdTimeoutMs?: number;
   /** How long a Recreate waits for the old object to be gone; default 60s. */
   deleteTimeoutMs?: number;
+  /** Times the CRD and Recreate waits; default the system clock. */
+  clock?: Clock;
 }
 
 const DEFAULT_CONCURRENCY = 10;
@@ -131,6 +134,7 @@ class StageApply {
       await waitForServedKinds(this.#client, needed, [...awaitingCrd.values()], {
         stage,
         timeoutMs: this.#o.crdTimeoutMs ?? DEFAULT_WAIT_MS,
+        ...(this.#o.clock ? { clock: this.#o.clock } : {}),
       });
     }
     entries.push(...(await this.#applyBatch(rest)));
@@ -334,19 +338,25 @@ class StageApply {
 
   async #waitGone(ref: ObjectRef, uid: string | undefined): Promise<void> {
     const timeoutMs = this.#o.deleteTimeoutMs ?? DEFAULT_WAIT_MS;
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const live = await this.#client.get(ref);
-      if (!live || (uid && live.metadata.uid !== uid)) return;
-      if (Date.now() >= deadline) {
-        const finalizers = live.metadata.finalizers?.length ? ` (finalizers: ${live.metadata.finalizers.join(", ")})` : "";
-        throw new StageFailedError(
-          `stage "${this.#o.stage}": ${describeObject(ref)} was deleted to be recreated but still exists after ` +
-            `${timeoutMs}ms${finalizers}; the next run retries once it is gone`,
-        );
-      }
-      await sleep(200);
-    }
+    let live: KubeObject | undefined;
+    await pollUntil(
+      this.#o.clock ?? systemClock,
+      {
+        timeoutMs,
+        intervalMs: 200,
+        onTimeout: () => {
+          const finalizers = live?.metadata.finalizers?.length ? ` (finalizers: ${live.metadata.finalizers.join(", ")})` : "";
+          return new StageFailedError(
+            `stage "${this.#o.stage}": ${describeObject(ref)} was deleted to be recreated but still exists after ` +
+              `${timeoutMs}ms${finalizers}; the next run retries once it is gone`,
+          );
+        },
+      },
+      async () => {
+        live = await this.#client.get(ref);
+        return !live || (uid && live.metadata.uid !== uid) ? true : undefined;
+      },
+    );
   }
 
   #objectError(obj: KubeObject, doing: string, err: unknown): StageSetError {

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { Labels, type KubeObject } from "../api/types.js";
 import { StageFailedError } from "../errors.js";
 import { KindNotFoundError } from "../kube/errors.js";
@@ -21,6 +20,8 @@ import {
   type StageSetRef,
 } from "./objects.js";
 import type { ApplyClient, ObjectRef } from "./ports.js";
+import { systemClock, type Clock } from "../util/clock.js";
+import { pollUntil } from "../util/poll.js";
 
 export const PRUNE_DISABLED = "disabled";
 
@@ -169,43 +170,54 @@ export async function applySetMembers(
   return members;
 }
 
-/** Polls until every object is gone (or replaced by a new one), up to `timeoutMs`. */
+/**
+ * Polls until every object is gone (or replaced by a new one), every
+ * `intervalMs` (default 250) up to `timeoutMs` on `clock` (default the system
+ * clock). Throws StageFailedError naming the objects still there (and their
+ * finalizers) at the timeout; API errors other than transient ones propagate.
+ */
 export async function waitUntilGone(
   client: ApplyClient,
   refs: readonly ObjectRef[],
-  options: { timeoutMs: number; what: string; concurrency?: number; intervalMs?: number },
+  options: { timeoutMs: number; what: string; concurrency?: number; intervalMs?: number; clock?: Clock },
 ): Promise<void> {
-  const deadline = Date.now() + options.timeoutMs;
   let pending = [...refs];
-  for (;;) {
-    const still: { ref: ObjectRef; live: KubeObject }[] = [];
-    await forEachBounded(pending, options.concurrency ?? 10, async (ref) => {
-      let live: KubeObject | undefined;
-      try {
-        live = await retryTransient(() => client.get(ref));
-      } catch (err) {
-        if (!(err instanceof KindNotFoundError)) throw err;
-      }
-      if (live) still.push({ ref, live });
-    });
-    if (still.length === 0) return;
-    if (Date.now() >= deadline) {
-      const named = still
-        .slice(0, 5)
-        .map(({ ref, live }) => {
-          const f = live.metadata.finalizers ?? [];
-          return f.length ? `${describeObject(ref)} (finalizers: ${f.join(", ")})` : describeObject(ref);
-        })
-        .join(", ");
-      const more = still.length > 5 ? ` and ${still.length - 5} more` : "";
-      throw new StageFailedError(
-        `${options.what}: ${named}${more} still exist ${options.timeoutMs}ms after deletion; ` +
-          `the next run waits for them again`,
-      );
-    }
-    pending = still.map((s) => s.ref);
-    await sleep(options.intervalMs ?? 250);
-  }
+  let still: { ref: ObjectRef; live: KubeObject }[] = [];
+  await pollUntil(
+    options.clock ?? systemClock,
+    {
+      timeoutMs: options.timeoutMs,
+      intervalMs: options.intervalMs ?? 250,
+      onTimeout: () => {
+        const named = still
+          .slice(0, 5)
+          .map(({ ref, live }) => {
+            const f = live.metadata.finalizers ?? [];
+            return f.length ? `${describeObject(ref)} (finalizers: ${f.join(", ")})` : describeObject(ref);
+          })
+          .join(", ");
+        const more = still.length > 5 ? ` and ${still.length - 5} more` : "";
+        return new StageFailedError(
+          `${options.what}: ${named}${more} still exist ${options.timeoutMs}ms after deletion; ` +
+            `the next run waits for them again`,
+        );
+      },
+    },
+    async () => {
+      still = [];
+      await forEachBounded(pending, options.concurrency ?? 10, async (ref) => {
+        let live: KubeObject | undefined;
+        try {
+          live = await retryTransient(() => client.get(ref));
+        } catch (err) {
+          if (!(err instanceof KindNotFoundError)) throw err;
+        }
+        if (live) still.push({ ref, live });
+      });
+      pending = still.map((s) => s.ref);
+      return still.length === 0 ? true : undefined;
+    },
+  );
 }
 
 export interface TeardownOptions {
@@ -221,6 +233,8 @@ export interface TeardownOptions {
   /** Per stage: how long to wait for its objects to be gone; default 5 minutes. */
   timeoutMs?: number;
   concurrency?: number;
+  /** Times the wait for each stage's objects to be gone; default the system clock. */
+  clock?: Clock;
 }
 
 export interface TeardownResult {
@@ -259,6 +273,7 @@ export async function teardown(options: TeardownOptions): Promise<TeardownResult
       timeoutMs: options.timeoutMs ?? 300_000,
       what: `tearing down stage "${state.stage}" of StageSet ${stageSet.namespace}/${stageSet.name}`,
       concurrency: options.concurrency,
+      ...(options.clock ? { clock: options.clock } : {}),
     });
     await deleteInventories(inventoryClient, state);
     result.stages.push(state.stage);

@@ -14,9 +14,64 @@
  *   ${var/old/new} ${var//old/new} ${var/#old/new} ${var/%old/new}
  *   $$                           a literal `$` (so `$${var}` yields `${var}`)
  * `$var` without braces is left alone. Defaults and patterns may nest `${...}`.
+ *
+ * Exactly the inputs Flux's parser refuses are refused here, but the error
+ * says what is wrong instead of Flux's generic word (`${node-id}` is "missing
+ * closing brace" to Flux, an invalid variable name here). Names Flux's scanner
+ * accepts (Unicode letters and digits, a leading digit: `${1abc}`) still parse
+ * as Flux parses them; they can never be set, since postBuild names must match
+ * `[_a-zA-Z][_a-zA-Z0-9]*`, so they expand to "" (non-strict) or fail as unset.
  */
 
-export class EnvsubstSyntaxError extends Error {}
+/** What is wrong with a malformed `${...}` expression. */
+export type SyntaxProblem =
+  /** `${}`, `${#}`, `${:=x}`: no name at all. */
+  | "empty-name"
+  /** `${node-identity}`, `${a.b}`: a name with characters a variable name cannot have. */
+  | "invalid-name"
+  /** `${a`, `${a:=x`: no closing brace before the end of the line. */
+  | "unterminated"
+  /** Anything else Flux refuses, e.g. `${a b}`, `${a:}`, `${a/b}`. */
+  | "malformed";
+
+/** The form of a variable name, as postBuild validates it (Flux's `^[_[:alpha:]][_[:alpha:][:digit:]]*$`, ASCII). */
+export const VARIABLE_NAME_FORM = "[_a-zA-Z][_a-zA-Z0-9]*";
+const VALID_NAME = /^[_a-zA-Z][_a-zA-Z0-9]*$/;
+
+/** True when `name` is a variable name postBuild can set. */
+export function isValidVariableName(name: string): boolean {
+  return VALID_NAME.test(name);
+}
+
+/**
+ * A valid name close to `name`: each character a name cannot have becomes
+ * `_`, and a leading digit gets a `_` before it (`node-id` -> `node_id`).
+ */
+export function suggestVariableName(name: string): string {
+  const replaced = Array.from(name, (ch) => (/^[_a-zA-Z0-9]$/.test(ch) ? ch : "_")).join("");
+  return /^[0-9]/.test(replaced) || replaced === "" ? `_${replaced}` : replaced;
+}
+
+/**
+ * A `${...}` expression Flux's envsubst refuses. `message` names the
+ * expression (and the variable, when there is one) but not the object: the
+ * caller knows which object the text came from.
+ */
+export class EnvsubstSyntaxError extends Error {
+  constructor(
+    readonly problem: SyntaxProblem,
+    /** The expression as written, e.g. `${node-identity}` (cut at the end of its line). */
+    readonly expression: string,
+    /** Where the expression starts in the expanded text (UTF-16 offset). */
+    readonly offset: number,
+    message: string,
+    /** The name as written, for `invalid-name`. */
+    readonly variable?: string,
+  ) {
+    super(message);
+    this.name = "EnvsubstSyntaxError";
+  }
+}
 
 /** Returns the value of a variable and whether it is defined. */
 export type VariableLookup = (name: string) => { value: string; defined: boolean };
@@ -48,8 +103,61 @@ function isIdentChar(ch: string): boolean {
   return /^[\p{L}\p{Nd}_]$/u.test(ch);
 }
 
+/** Characters that end what a user meant as a name: braces, `$`, blanks, quotes and the operators. */
+const NAME_TERMINATORS = new Set(["}", "{", "$", " ", "\t", "\n", "\r", '"', "'", ":", "=", "/", "#", "%", ",", "^"]);
+/** Characters that may follow a name inside `${...}`. */
+const OPERATOR_STARTS = new Set([":", "=", "/", "#", "%", ",", "^"]);
+/** The forms an operator starts, for messages. */
+const FORMS_BY_OPERATOR: ReadonlyMap<string, string> = new Map([
+  [":", "${name:=default}, ${name:-default}, ${name:offset} or ${name:offset:length}"],
+  ["=", "${name=default}"],
+  ["/", "${name/pattern/string}, ${name//pattern/string}, ${name/#pattern/string} or ${name/%pattern/string}"],
+  ["#", "${name#pattern} or ${name##pattern}"],
+  ["%", "${name%pattern} or ${name%%pattern}"],
+  [",", "${name,} or ${name,,}"],
+  ["^", "${name^} or ${name^^}"],
+]);
+/** How much of an expression an error message quotes. */
+const MAX_EXPRESSION_LENGTH = 80;
+
+/** The expression starting at `start` (`${`), up to its matching `}` or the end of its line. */
+function expressionText(src: string, start: number): string {
+  let depth = 0;
+  let end = start;
+  while (end < src.length && src[end] !== "\n" && src[end] !== "\r") {
+    if (src[end] === "$" && src[end + 1] === "{") {
+      depth += 1;
+      end += 2;
+      continue;
+    }
+    if (src[end] === "}" && --depth === 0) {
+      end += 1;
+      break;
+    }
+    end += 1;
+  }
+  const text = src.slice(start, end);
+  return text.length > MAX_EXPRESSION_LENGTH ? `${text.slice(0, MAX_EXPRESSION_LENGTH)}…` : text;
+}
+
+/** Whether the `${` at `start` has its matching `}` before the end of its line. */
+function closesOnItsLine(src: string, start: number): boolean {
+  let depth = 0;
+  for (let i = start; i < src.length && src[i] !== "\n" && src[i] !== "\r"; i++) {
+    if (src[i] === "$" && src[i + 1] === "{") {
+      depth += 1;
+      i += 1;
+    } else if (src[i] === "}" && --depth === 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
 class Parser {
   private pos = 0;
+  /** Where the innermost `${` being parsed starts. */
+  private exprStart = 0;
 
   constructor(private readonly src: string) {}
 
@@ -60,8 +168,7 @@ class Parser {
       if (this.atOpenBrace()) {
         if (text) nodes.push({ kind: "text", value: text });
         text = "";
-        this.pos += 2;
-        nodes.push(this.parseFunc());
+        nodes.push(this.openFunc());
       } else if (this.atEscapedDollar()) {
         text += "$";
         this.pos += 2;
@@ -73,11 +180,21 @@ class Parser {
     return nodes;
   }
 
+  /** Parses the `${...}` at the current position, remembering where it starts for error messages. */
+  private openFunc(): Node {
+    const outer = this.exprStart;
+    this.exprStart = this.pos;
+    this.pos += 2;
+    const node = this.parseFunc();
+    this.exprStart = outer;
+    return node;
+  }
+
   private parseFunc(): Node {
     if (this.peek() === "#") return this.parseLength();
 
     const param = this.takeWhile(isIdentChar);
-    if (!param) throw new EnvsubstSyntaxError(ERR_VARIABLE_NAME);
+    if (!param) throw this.fail(ERR_VARIABLE_NAME);
 
     switch (this.peek()) {
       case ":": {
@@ -101,7 +218,7 @@ class Parser {
       case "%":
         return this.parseTrim(param, "%");
     }
-    if (this.peek() !== "}") throw new EnvsubstSyntaxError(ERR_MISSING_CLOSING_BRACE);
+    if (this.peek() !== "}") throw this.fail(ERR_MISSING_CLOSING_BRACE);
     this.pos += 1;
     return { kind: "func", param, op: "", args: [] };
   }
@@ -109,7 +226,7 @@ class Parser {
   private parseLength(): Node {
     this.pos += 1;
     const param = this.takeWhile(isIdentChar);
-    if (!param) throw new EnvsubstSyntaxError(ERR_BAD_SUBSTITUTION);
+    if (!param) throw this.fail(ERR_BAD_SUBSTITUTION);
     return this.finish({ kind: "func", param, op: "#", args: [] });
   }
 
@@ -128,7 +245,7 @@ class Parser {
       this.pos += 1;
       return node;
     }
-    if (ch !== ":") throw new EnvsubstSyntaxError(ERR_BAD_SUBSTITUTION);
+    if (ch !== ":") throw this.fail(ERR_BAD_SUBSTITUTION);
     this.takeWhile((c) => c === ":");
     node.args.push(this.parseParam(notClosing, false));
     return this.finish(node);
@@ -149,7 +266,7 @@ class Parser {
     }
     const node: FuncNode = { kind: "func", param, op, args: [] };
     node.args.push(this.peek() === "/" ? { kind: "text", value: "" } : this.parseParam(notSlash, true));
-    if (this.peek() !== "/") throw new EnvsubstSyntaxError(ERR_BAD_SUBSTITUTION);
+    if (this.peek() !== "/") throw this.fail(ERR_BAD_SUBSTITUTION);
     this.takeWhile((c) => c === "/");
     if (this.peek() === "}") {
       this.pos += 1;
@@ -161,10 +278,7 @@ class Parser {
 
   /** One argument of a function: a nested `${...}` or a run of accepted text. */
   private parseParam(accept: Accept, escapes: boolean): Node {
-    if (this.atOpenBrace()) {
-      this.pos += 2;
-      return this.parseFunc();
-    }
+    if (this.atOpenBrace()) return this.openFunc();
     let text = "";
     while (this.pos < this.src.length && !this.atOpenBrace()) {
       const escaped = escapes ? this.escapedChar() : undefined;
@@ -178,7 +292,7 @@ class Parser {
       text += ch;
       this.pos += 1;
     }
-    if (!text) throw new EnvsubstSyntaxError(ERR_FUNC_PARAM);
+    if (!text) throw this.fail(ERR_FUNC_PARAM);
     return { kind: "text", value: text };
   }
 
@@ -191,6 +305,47 @@ class Parser {
     return undefined;
   }
 
+  /**
+   * The error for the expression being parsed. Flux reports one of a few
+   * generic words (`fluxError`); the kind of mistake is read from the text.
+   */
+  private fail(fluxError: string): EnvsubstSyntaxError {
+    const start = this.exprStart;
+    const expression = expressionText(this.src, start);
+    let nameStart = start + 2;
+    if (this.src[nameStart] === "#") nameStart += 1;
+    let nameEnd = nameStart;
+    while (nameEnd < this.src.length && !NAME_TERMINATORS.has(this.src[nameEnd]!)) nameEnd += 1;
+    const name = this.src.slice(nameStart, nameEnd);
+    const after = this.src[nameEnd];
+    const closedOrOperator = after !== undefined && (after === "}" || OPERATOR_STARTS.has(after));
+
+    if (name === "" && closedOrOperator) {
+      return new EnvsubstSyntaxError("empty-name", expression, start, `"${expression}" has no variable name`);
+    }
+    if (name !== "" && closedOrOperator && !Array.from(name).every(isIdentChar)) {
+      return new EnvsubstSyntaxError(
+        "invalid-name",
+        expression,
+        start,
+        `"${name}" in "${expression}" is not a valid variable name: a name must match ${VARIABLE_NAME_FORM}`,
+        name,
+      );
+    }
+    if (!closesOnItsLine(this.src, start)) {
+      return new EnvsubstSyntaxError("unterminated", expression, start, `"${expression}" has no closing brace "}" on its line`);
+    }
+    const found = this.src[this.pos];
+    const unexpected = found === undefined ? "" : `: unexpected "${found}" after "${this.src.slice(start, this.pos)}"`;
+    const forms = FORMS_BY_OPERATOR.get(after ?? "") ?? "${name} or ${name<operator>…}";
+    return new EnvsubstSyntaxError(
+      "malformed",
+      expression,
+      start,
+      `"${expression}" is not a valid substitution (${fluxError}${unexpected}); expected ${forms}`,
+    );
+  }
+
   /** An operator of one or two copies of the given symbols, e.g. `##`, `^^`, `,^`. */
   private takeOperator(symbols: string): string {
     let op = "";
@@ -199,7 +354,7 @@ class Parser {
   }
 
   private finish(node: FuncNode): FuncNode {
-    if (this.peek() !== "}") throw new EnvsubstSyntaxError(ERR_BAD_SUBSTITUTION);
+    if (this.peek() !== "}") throw this.fail(ERR_BAD_SUBSTITUTION);
     this.pos += 1;
     return node;
   }

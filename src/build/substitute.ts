@@ -1,6 +1,6 @@
 import { Annotations, type PostBuild, type KubeObject } from "../api/types.js";
 import { BuildError, StageSetError, errorMessage } from "../errors.js";
-import { EnvsubstSyntaxError, UndefinedVariableError, expand } from "./envsubst.js";
+import { EnvsubstSyntaxError, UndefinedVariableError, VARIABLE_NAME_FORM, expand, isValidVariableName, suggestVariableName } from "./envsubst.js";
 import { ManifestParseError, parseManifest, parseRendered } from "./manifests.js";
 
 /** The ConfigMaps and Secrets `substituteFrom` reads. `undefined` means not found. */
@@ -18,9 +18,6 @@ export interface Variable {
 
 export type Variables = ReadonlyMap<string, Variable>;
 
-/** Flux's rule for variable names (`[:alpha:]` is ASCII in Go's RE2). */
-const VARIABLE_NAME = /^[_A-Za-z][_A-Za-z0-9]*$/;
-const VARIABLE_NAME_RULE = "^[_[:alpha:]][_[:alpha:][:digit:]]*$";
 const DISABLED = "disabled";
 
 /** Flux drops newlines from every value, so a value never breaks the YAML structure across lines. */
@@ -75,9 +72,10 @@ export async function resolveVariables(params: {
 
 function assertValidNames(vars: Variables): void {
   for (const [name, { origin }] of vars) {
-    if (!VARIABLE_NAME.test(name)) {
+    // Flux's rule, ^[_[:alpha:]][_[:alpha:][:digit:]]*$ ([:alpha:] is ASCII in Go's RE2).
+    if (!isValidVariableName(name)) {
       // Only an inline name is fixed by editing the StageSet; a ConfigMap/Secret key can change under us.
-      throw new BuildError(`${origin}: variable name "${name}" is invalid: it must match ${VARIABLE_NAME_RULE}`, {
+      throw new BuildError(`${origin}: variable name "${name}" is invalid: it must match ${VARIABLE_NAME_FORM}; rename it (e.g. ${suggestVariableName(name)})`, {
         terminal: origin.endsWith(".substitute"),
       });
     }
@@ -133,13 +131,10 @@ export function substituteDocuments(sources: readonly string[], vars: Variables,
     try {
       substituted = expand(source, lookup);
     } catch (err) {
-      if (err instanceof UndefinedVariableError) {
-        throw new BuildError(`${where()}: variable "${err.variable}" is not set and has no default (strict substitution); set it or write \${${err.variable}:=default}`);
-      }
+      if (err instanceof UndefinedVariableError) throw new BuildError(`${where()}: ${undefinedMessage(err.variable)}`);
       if (err instanceof EnvsubstSyntaxError) {
-        throw new BuildError(
-          `${where()}: variable substitution failed: ${err.message}; write $\${...} for a literal \${...}, or label the object ${Annotations.substitute}: ${DISABLED}`,
-        );
+        const object = value ?? parseRendered(source, options.stageIndex);
+        throw new BuildError(`${where()}: ${syntaxMessage(err, source, isObjectValue(object) && object.kind === "Secret")}`);
       }
       throw err;
     }
@@ -152,6 +147,55 @@ export function substituteDocuments(sources: readonly string[], vars: Variables,
       throw err;
     }
   });
+}
+
+/** Strict mode: an unset variable, or a name that can never be set. */
+function undefinedMessage(variable: string): string {
+  if (!isValidVariableName(variable)) {
+    return (
+      `"\${${variable}}" uses "${variable}", which is not a valid variable name (a name must match ${VARIABLE_NAME_FORM}), ` +
+      `so it can never be set (strict substitution); rename it (e.g. ${suggestVariableName(variable)}), ` +
+      `or write $\${${variable}} if a literal "\${${variable}}" was meant`
+    );
+  }
+  return `variable "${variable}" is not set and has no default (strict substitution); set it or write \${${variable}:=default}`;
+}
+
+/**
+ * What is wrong with a malformed expression and how to fix it. In a Secret
+ * the expression is not quoted (it may be part of a value): only its line in
+ * the rendered object is named.
+ */
+function syntaxMessage(err: EnvsubstSyntaxError, source: string, redact: boolean): string {
+  const optOut = `label or annotate the object ${Annotations.substitute}: ${DISABLED} to leave it unsubstituted`;
+  if (redact) {
+    const line = source.slice(0, err.offset).split("\n").length;
+    const problem = {
+      "empty-name": "has no variable name",
+      "invalid-name": `uses a variable name that does not match ${VARIABLE_NAME_FORM}`,
+      unterminated: 'has no closing brace "}" on its line',
+      malformed: "is not a valid substitution",
+    }[err.problem];
+    return (
+      `the \${...} expression on line ${line} of the rendered object ${problem} (not quoted: it may be part of a secret value); ` +
+      `fix it, write $\${...} for a literal \${...}, or ${optOut}`
+    );
+  }
+  switch (err.problem) {
+    case "invalid-name": {
+      const name = err.variable ?? "";
+      return (
+        `${err.message}; rename the variable (e.g. ${suggestVariableName(name)}) here and where it is set ` +
+        `(postBuild.substitute or substituteFrom), or write $${err.expression} if a literal "${err.expression}" was meant`
+      );
+    }
+    case "empty-name":
+      return `${err.message}; write a variable name (${VARIABLE_NAME_FORM}) between the braces, or $${err.expression} for a literal "${err.expression}"`;
+    case "unterminated":
+      return `${err.message}; close it with "}", or write $\${ for a literal "\${"`;
+    case "malformed":
+      return `${err.message}; write $\${...} for a literal \${...}, or ${optOut}`;
+  }
 }
 
 function isObjectValue(value: unknown): value is KubeObject {

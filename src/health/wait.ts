@@ -8,33 +8,10 @@
 import { HealthCheckError, StageFailedError } from "../errors.js";
 import { planStageHealth, stageHealth, type HealthPlanInput, type LiveObjects, type ObjectHealth, type StageHealth } from "./evaluate.js";
 import { describeRef, type ObjectRef } from "./refs.js";
+import { systemClock, type Clock } from "../util/clock.js";
+import { pollUntil, type PollOptions } from "../util/poll.js";
 
-/** Time, injectable so tests need not sleep. */
-export interface Clock {
-  now(): number;
-  /** Resolves after `ms`, or rejects with the signal's reason when it aborts. */
-  sleep(ms: number, signal?: AbortSignal): Promise<void>;
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) {
-        reject(signal.reason);
-        return;
-      }
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(signal?.reason);
-      };
-      const timer = setTimeout(() => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      }, ms);
-      signal?.addEventListener("abort", onAbort, { once: true });
-    }),
-};
+export { systemClock, type Clock } from "../util/clock.js";
 
 export interface WaitOptions {
   /** Reads the live objects. Its errors end the wait and propagate unchanged. */
@@ -60,19 +37,21 @@ export const MAX_LISTED_OBJECTS = 5;
  */
 export async function waitForHealthy(options: WaitOptions): Promise<StageHealth> {
   const clock = options.clock ?? systemClock;
-  const deadline = clock.now() + options.timeoutMs;
-  for (;;) {
-    options.signal?.throwIfAborted();
+  let last: StageHealth | undefined;
+  const pollOptions: PollOptions = {
+    timeoutMs: options.timeoutMs,
+    intervalMs: options.intervalMs,
+    onTimeout: () => new HealthCheckError(timeoutMessage(options.stageName, options.timeoutMs, last?.pending ?? [])),
+  };
+  if (options.signal) pollOptions.signal = options.signal;
+  return pollUntil(clock, pollOptions, async () => {
     const live = await options.poll(options.signal);
-    const now = clock.now();
-    const health = options.evaluate(live, now);
+    const health = options.evaluate(live, clock.now());
+    last = health;
     options.onProgress?.(health);
-
     if (health.failed) throw new StageFailedError(failureMessage(options.stageName, health.failed));
-    if (health.ready) return health;
-    if (now >= deadline) throw new HealthCheckError(timeoutMessage(options.stageName, options.timeoutMs, health.pending));
-    await clock.sleep(Math.min(options.intervalMs, deadline - now), options.signal);
-  }
+    return health.ready ? health : undefined;
+  });
 }
 
 export interface VerifyStageOptions extends HealthPlanInput {

@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import type { KubeObject } from "../api/types.js";
+import { systemClock, type Clock, type Timer } from "../util/clock.js";
 import type { KubeClient } from "./client.js";
 import { isNotFound } from "./errors.js";
 
@@ -31,6 +32,8 @@ export interface EventRecorderOptions {
   /** Distinct events remembered for aggregation; default 4096 (oldest forgotten first). */
   maxTracked?: number;
   onError?(err: unknown): void;
+  /** Times the aggregation window and stamps the Events; default the system clock. */
+  clock?: Clock;
 }
 
 /** Longest message written; the API (events.k8s.io) rejects longer notes. */
@@ -48,7 +51,7 @@ interface Tracked {
   unwritten: number;
   lastWriteAt: number;
   lastSeen: string;
-  timer: NodeJS.Timeout | undefined;
+  timer: Timer | undefined;
 }
 
 /**
@@ -64,6 +67,7 @@ export class EventRecorder {
   readonly #windowMs: number;
   readonly #maxTracked: number;
   readonly #onError: ((err: unknown) => void) | undefined;
+  readonly #clock: Clock;
   readonly #tracked = new Map<string, Tracked>();
   readonly #inFlight = new Set<Promise<void>>();
   /** Writes are serialised per event so a count update never overtakes the create. */
@@ -78,23 +82,30 @@ export class EventRecorder {
     this.#windowMs = options.aggregationWindowMs ?? 10_000;
     this.#maxTracked = options.maxTracked ?? 4096;
     this.#onError = options.onError;
+    this.#clock = options.clock ?? systemClock;
   }
 
+  /** Records a Normal event (see `record`). */
   normal(regarding: KubeObject | Regarding, reason: string, message: string): void {
     this.record(regarding, "Normal", reason, message);
   }
 
+  /** Records a Warning event (see `record`). */
   warning(regarding: KubeObject | Regarding, reason: string, message: string): void {
     this.record(regarding, "Warning", reason, message);
   }
 
-  /** `message` must not carry secret data; it is cut to {@link MAX_EVENT_MESSAGE} characters. */
+  /**
+   * Records an event about `regarding`; returns at once (the write happens in
+   * the background, failures go to `onError`). `message` must not carry
+   * secret data; it is cut to {@link MAX_EVENT_MESSAGE} characters.
+   */
   record(regarding: KubeObject | Regarding, type: EventType, reason: string, message: string): void {
     if (this.#closed) return;
     const ref = toRegarding(regarding);
     const note = truncate(message, MAX_EVENT_MESSAGE);
     const key = [ref.apiVersion, ref.kind, ref.namespace ?? "", ref.name, ref.uid ?? "", type, reason, note].join("\u0000");
-    const now = Date.now();
+    const now = this.#clock.now();
     const tracked = this.#tracked.get(key);
     if (!tracked) {
       const entry: Tracked = {
@@ -125,18 +136,21 @@ export class EventRecorder {
       this.#writeCount(key, tracked);
       return;
     }
-    tracked.timer = setTimeout(() => {
-      tracked.timer = undefined;
-      this.#writeCount(key, tracked);
-    }, wait);
-    tracked.timer.unref();
+    tracked.timer = this.#clock.setTimer(
+      wait,
+      () => {
+        tracked.timer = undefined;
+        this.#writeCount(key, tracked);
+      },
+      { keepAlive: false },
+    );
   }
 
   /** Writes every pending count update now and waits for all writes. */
   async flush(): Promise<void> {
     for (const tracked of this.#tracked.values()) {
       if (!tracked.timer) continue;
-      clearTimeout(tracked.timer);
+      tracked.timer.cancel();
       tracked.timer = undefined;
       tracked.lastWriteAt = 0;
     }
@@ -153,7 +167,7 @@ export class EventRecorder {
   }
 
   #writeCount(key: string, tracked: Tracked): void {
-    tracked.lastWriteAt = Date.now();
+    tracked.lastWriteAt = this.#clock.now();
     this.#enqueue(key, async () => {
       if (tracked.unwritten === 0) return;
       try {
@@ -169,7 +183,7 @@ export class EventRecorder {
   async #create(tracked: Tracked): Promise<void> {
     const { ref, type, reason, note } = tracked;
     const written = tracked.count;
-    const first = new Date(Date.now()).toISOString();
+    const first = new Date(this.#clock.now()).toISOString();
     await this.#client.create({
       apiVersion: "v1",
       kind: "Event",
@@ -221,7 +235,7 @@ export class EventRecorder {
     if (this.#tracked.size <= this.#maxTracked) return;
     const oldest = this.#tracked.keys().next().value as string;
     const evicted = this.#tracked.get(oldest);
-    if (evicted?.timer) clearTimeout(evicted.timer);
+    evicted?.timer?.cancel();
     this.#tracked.delete(oldest);
   }
 }

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { performance } from "node:perf_hooks";
 import type { KubeObject } from "../api/types.js";
-import { sleep, withJitter } from "./backoff.js";
+import { pause, systemClock, type Clock } from "../util/clock.js";
+import { withJitter } from "./backoff.js";
 import type { KubeClient } from "./client.js";
 import { isAlreadyExists, isConflict } from "./errors.js";
 
@@ -47,6 +47,11 @@ export interface LeaderElectionOptions {
   onNewLeader?(identity: string): void;
   /** A failed acquire/renew attempt (it is retried). */
   onError?(err: unknown): void;
+  /**
+   * Times the retry pauses, the renew deadline and lease expiry (monotonic
+   * time) and stamps acquire/renew times (wall time); default the system clock.
+   */
+  clock?: Clock;
 }
 
 /**
@@ -64,6 +69,7 @@ export class LeaderElector {
   readonly #renewDeadlineMs: number;
   readonly #retryPeriodMs: number;
   readonly #options: LeaderElectionOptions;
+  readonly #clock: Clock;
   readonly #stop = new AbortController();
   /** The last lease we read or wrote (its resourceVersion makes our next write conditional). */
   #lease: Lease | undefined;
@@ -78,6 +84,7 @@ export class LeaderElector {
   constructor(client: LeaseClient, options: LeaderElectionOptions) {
     this.#client = client;
     this.#options = options;
+    this.#clock = options.clock ?? systemClock;
     this.#namespace = options.namespace;
     this.#name = options.name ?? LEASE_NAME;
     this.identity = options.identity ?? `${hostname()}_${randomUUID()}`;
@@ -89,6 +96,7 @@ export class LeaderElector {
     }
   }
 
+  /** Whether this process holds the lease now (between onStartedLeading and onStoppedLeading). */
   isLeader(): boolean {
     return this.#leading;
   }
@@ -113,26 +121,26 @@ export class LeaderElector {
     const stopped = this.#stop.signal;
     while (!stopped.aborted) {
       if (await this.#attempt(this.#retryPeriodMs)) break;
-      await sleep(withJitter(this.#retryPeriodMs * 1.2), stopped);
+      await pause(this.#clock, withJitter(this.#retryPeriodMs * 1.2), stopped);
     }
     if (stopped.aborted) return;
 
     const leadership = new AbortController();
     this.#leading = true;
     this.#options.onStartedLeading(leadership.signal);
-    let lastRenewal = performance.now();
+    let lastRenewal = this.#clock.monotonic();
     while (!stopped.aborted) {
-      await sleep(this.#retryPeriodMs, stopped);
+      await pause(this.#clock, this.#retryPeriodMs, stopped);
       if (stopped.aborted) break;
       const deadline = lastRenewal + this.#renewDeadlineMs;
       let renewed = false;
-      while (!renewed && !stopped.aborted && performance.now() < deadline) {
-        renewed = await this.#attempt(Math.max(1, deadline - performance.now()));
+      while (!renewed && !stopped.aborted && this.#clock.monotonic() < deadline) {
+        renewed = await this.#attempt(Math.max(1, deadline - this.#clock.monotonic()));
         if (!renewed && this.#heldByOther()) break;
-        if (!renewed) await sleep(Math.min(this.#retryPeriodMs, Math.max(0, deadline - performance.now())), stopped);
+        if (!renewed) await pause(this.#clock, Math.min(this.#retryPeriodMs, Math.max(0, deadline - this.#clock.monotonic())), stopped);
       }
       if (!renewed && !stopped.aborted) break;
-      lastRenewal = performance.now();
+      lastRenewal = this.#clock.monotonic();
     }
 
     this.#leading = false;
@@ -156,7 +164,7 @@ export class LeaderElector {
     const ref = { apiVersion: "coordination.k8s.io/v1", kind: "Lease", namespace: this.#namespace, name: this.#name };
     // While we lead, write straight over our own last version; a Conflict sends us back to reading.
     const current = this.#leading && this.#lease ? this.#lease : await this.#client.get<Lease>(ref, { timeoutMs });
-    const now = microTime(new Date());
+    const now = microTime(new Date(this.#clock.now()));
     if (!current) {
       this.#lease = await this.#client.create<Lease>(
         {
@@ -203,7 +211,7 @@ export class LeaderElector {
     const record = `${spec.holderIdentity ?? ""}|${spec.renewTime ?? ""}|${spec.leaseDurationSeconds ?? ""}`;
     if (record !== this.#observedRecord) {
       this.#observedRecord = record;
-      this.#observedAt = performance.now();
+      this.#observedAt = this.#clock.monotonic();
     }
     this.#observedHolder = spec.holderIdentity ?? "";
     this.#observedDurationMs = (spec.leaseDurationSeconds ?? this.#leaseDurationMs / 1000) * 1000;
@@ -216,12 +224,12 @@ export class LeaderElector {
   /** Someone else holds a lease that, by what we observed, has not expired. */
   #heldByOther(): boolean {
     if (!this.#observedHolder || this.#observedHolder === this.identity) return false;
-    return performance.now() < this.#observedAt + this.#observedDurationMs;
+    return this.#clock.monotonic() < this.#observedAt + this.#observedDurationMs;
   }
 
   async #release(): Promise<void> {
     if (!this.#lease) return;
-    const now = microTime(new Date());
+    const now = microTime(new Date(this.#clock.now()));
     try {
       await this.#client.update<Lease>(
         {

@@ -1,4 +1,4 @@
-import { performance } from "node:perf_hooks";
+import { systemClock, type Clock, type Timer } from "../util/clock.js";
 import { backoffDelay, type BackoffPolicy } from "./backoff.js";
 
 /**
@@ -32,6 +32,8 @@ export interface WorkQueueOptions {
   metrics?: WorkQueueMetrics;
   /** Called when a handler throws, with the delay before the retry. */
   onError?(key: string, err: unknown, retryInMs: number): void;
+  /** Times delayed adds, retries and the duration metrics; default the system clock. */
+  clock?: Clock;
 }
 
 export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 5, maxMs: 1_000_000 };
@@ -47,6 +49,7 @@ export class WorkQueue {
   readonly #backoff: BackoffPolicy;
   readonly #metrics: WorkQueueMetrics;
   readonly #onError: WorkQueueOptions["onError"];
+  readonly #clock: Clock;
 
   #items: string[] = [];
   #head = 0;
@@ -54,7 +57,7 @@ export class WorkQueue {
   readonly #dirty = new Set<string>();
   readonly #processing = new Set<string>();
   readonly #addedAt = new Map<string, number>();
-  readonly #delayed = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  readonly #delayed = new Map<string, { at: number; timer: Timer }>();
   readonly #failures = new Map<string, number>();
   #waiters: (() => void)[] = [];
   #workers: Promise<void>[] = [];
@@ -66,6 +69,7 @@ export class WorkQueue {
     this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.#metrics = options.metrics ?? {};
     this.#onError = options.onError;
+    this.#clock = options.clock ?? systemClock;
   }
 
   /** Queues `key` now. It supersedes a pending `addAfter` for the same key. */
@@ -74,28 +78,28 @@ export class WorkQueue {
     this.#cancelDelayed(key);
     if (this.#dirty.has(key)) return;
     this.#dirty.add(key);
-    this.#addedAt.set(key, performance.now());
+    this.#addedAt.set(key, this.#clock.monotonic());
     this.#metrics.added?.();
     if (this.#processing.has(key)) return;
     this.#push(key);
   }
 
   /**
-   * Queues `key` after `delayMs`. If the key is already queued, or a delayed
+   * Queues `key` after `delayMs` milliseconds on the queue's clock. If the key is already queued, or a delayed
    * add for it fires sooner, this one is dropped: the earlier add wins.
    */
   addAfter(key: string, delayMs: number): void {
     if (this.#shuttingDown) return;
     if (delayMs <= 0) return this.add(key);
     if (this.#dirty.has(key)) return;
-    const at = performance.now() + delayMs;
+    const at = this.#clock.monotonic() + delayMs;
     const pending = this.#delayed.get(key);
     if (pending && pending.at <= at) return;
-    if (pending) clearTimeout(pending.timer);
-    const timer = setTimeout(() => {
+    pending?.timer.cancel();
+    const timer = this.#clock.setTimer(delayMs, () => {
       this.#delayed.delete(key);
       this.add(key);
-    }, delayMs);
+    });
     this.#delayed.set(key, { at, timer });
   }
 
@@ -114,6 +118,7 @@ export class WorkQueue {
     this.#failures.delete(key);
   }
 
+  /** Rate-limited requeues of `key` since it last succeeded (or was forgotten). */
   numRequeues(key: string): number {
     return this.#failures.get(key) ?? 0;
   }
@@ -128,10 +133,12 @@ export class WorkQueue {
     return this.#delayed.size;
   }
 
+  /** Whether a worker is running the handler for `key` right now. */
   isProcessing(key: string): boolean {
     return this.#processing.has(key);
   }
 
+  /** True once `shutDown` was called. */
   get shuttingDown(): boolean {
     return this.#shuttingDown;
   }
@@ -154,7 +161,7 @@ export class WorkQueue {
   async shutDown(): Promise<void> {
     if (!this.#shuttingDown) {
       this.#shuttingDown = true;
-      for (const { timer } of this.#delayed.values()) clearTimeout(timer);
+      for (const { timer } of this.#delayed.values()) timer.cancel();
       this.#delayed.clear();
       this.#items = [];
       this.#head = 0;
@@ -170,7 +177,7 @@ export class WorkQueue {
     for (;;) {
       const key = await this.#next();
       if (key === undefined) return;
-      const started = performance.now();
+      const started = this.#clock.monotonic();
       let result: ProcessResult = undefined;
       let failed = false;
       let error: unknown;
@@ -180,7 +187,7 @@ export class WorkQueue {
         failed = true;
         error = err;
       }
-      this.#metrics.workDuration?.((performance.now() - started) / 1000);
+      this.#metrics.workDuration?.((this.#clock.monotonic() - started) / 1000);
       this.#done(key);
       if (this.#shuttingDown) continue;
       if (failed) {
@@ -213,7 +220,7 @@ export class WorkQueue {
     this.#dirty.delete(key);
     const addedAt = this.#addedAt.get(key);
     this.#addedAt.delete(key);
-    if (addedAt !== undefined) this.#metrics.queueDuration?.((performance.now() - addedAt) / 1000);
+    if (addedAt !== undefined) this.#metrics.queueDuration?.((this.#clock.monotonic() - addedAt) / 1000);
     return key;
   }
 
@@ -231,7 +238,7 @@ export class WorkQueue {
   #cancelDelayed(key: string): void {
     const pending = this.#delayed.get(key);
     if (!pending) return;
-    clearTimeout(pending.timer);
+    pending.timer.cancel();
     this.#delayed.delete(key);
   }
 }

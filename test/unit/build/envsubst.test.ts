@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { EnvsubstSyntaxError, UndefinedVariableError, expand } from "../../../src/build/envsubst.js";
+import {
+  EnvsubstSyntaxError,
+  UndefinedVariableError,
+  VARIABLE_NAME_FORM,
+  expand,
+  isValidVariableName,
+  suggestVariableName,
+  type SyntaxProblem,
+} from "../../../src/build/envsubst.js";
 
 const lenient = (vars: Record<string, string>) => (name: string) => ({ value: vars[name] ?? "", defined: true });
 const strict = (vars: Record<string, string>) => (name: string) => ({ value: vars[name] ?? "", defined: name in vars });
@@ -67,4 +75,84 @@ describe("expand (Flux envsubst dialect)", () => {
   for (const bad of ["${}", "${foo-bar}", "${foo", "${x:=a", "${a.b}", "${#}", "${x:}"]) {
     it(`rejects malformed ${bad}`, () => assert.throws(() => expand(bad, lenient({})), EnvsubstSyntaxError));
   }
+});
+
+describe("expand: what is wrong with a malformed expression", () => {
+  const syntaxError = (text: string): EnvsubstSyntaxError => {
+    try {
+      expand(text, lenient({}));
+    } catch (err) {
+      if (err instanceof EnvsubstSyntaxError) return err;
+      throw err;
+    }
+    assert.fail(`${text} was accepted`);
+  };
+
+  // Each of these is "missing closing brace", "bad substitution" or "unable to parse …" to Flux.
+  const cases: { text: string; problem: SyntaxProblem; variable?: string; expression: string; message: RegExp }[] = [
+    {
+      text: 'clientId: "${node-identity-client-id}"',
+      problem: "invalid-name",
+      variable: "node-identity-client-id",
+      expression: "${node-identity-client-id}",
+      message: /"node-identity-client-id" in "\$\{node-identity-client-id\}" is not a valid variable name: a name must match \[_a-zA-Z\]\[_a-zA-Z0-9\]\*/,
+    },
+    { text: "x: ${a.b} y", problem: "invalid-name", variable: "a.b", expression: "${a.b}", message: /"a\.b" .* not a valid variable name/ },
+    { text: "${-x}", problem: "invalid-name", variable: "-x", expression: "${-x}", message: /"-x"/ },
+    { text: "${a-b:=x}", problem: "invalid-name", variable: "a-b", expression: "${a-b:=x}", message: /"a-b"/ },
+    { text: "${#a-b}", problem: "invalid-name", variable: "a-b", expression: "${#a-b}", message: /"a-b"/ },
+    { text: "${v:=${node-id}}", problem: "invalid-name", variable: "node-id", expression: "${node-id}", message: /"node-id" in "\$\{node-id\}"/ },
+    { text: "${}", problem: "empty-name", expression: "${}", message: /"\$\{\}" has no variable name/ },
+    { text: "${#}", problem: "empty-name", expression: "${#}", message: /has no variable name/ },
+    { text: "${:=x}", problem: "empty-name", expression: "${:=x}", message: /has no variable name/ },
+    { text: "a: ${host\nb: c\n", problem: "unterminated", expression: "${host", message: /"\$\{host" has no closing brace "\}" on its line/ },
+    { text: "${x:=a", problem: "unterminated", expression: "${x:=a", message: /no closing brace/ },
+    { text: "${v:=${w", problem: "unterminated", expression: "${w", message: /"\$\{w" has no closing brace/ },
+    { text: "${a b}", problem: "malformed", expression: "${a b}", message: /unexpected " " after "\$\{a"\); expected \$\{name\} or/ },
+    { text: "${x:}", problem: "malformed", expression: "${x:}", message: /expected \$\{name:=default\}, \$\{name:-default\}, \$\{name:offset\}/ },
+    { text: "${a/b}", problem: "malformed", expression: "${a/b}", message: /expected \$\{name\/pattern\/string\}/ },
+    { text: "${a^x}", problem: "malformed", expression: "${a^x}", message: /unexpected "x" after "\$\{a\^"\); expected \$\{name\^\} or \$\{name\^\^\}/ },
+  ];
+  for (const c of cases) {
+    it(`${JSON.stringify(c.text)} is ${c.problem}`, () => {
+      const err = syntaxError(c.text);
+      assert.equal(err.problem, c.problem);
+      assert.equal(err.variable, c.variable);
+      assert.equal(err.expression, c.expression);
+      assert.match(err.message, c.message);
+      assert.doesNotMatch(err.message, /missing closing brace$/);
+    });
+  }
+
+  it("quotes at most the expression's line", () => {
+    const err = syntaxError(`k: \${x:=${"a".repeat(200)}\nnext: line\n`);
+    assert.equal(err.problem, "unterminated");
+    assert.ok(err.expression.length <= 81 && err.expression.endsWith("…"), err.expression);
+    assert.ok(!err.message.includes("next: line"));
+  });
+
+  it("keeps Flux's verdict on what parses: these expand as in Flux", () => {
+    // A leading digit or a non-ASCII letter passes Flux's scanner; such a name is never set, so it is empty.
+    assert.equal(expand("[${1abc}]", lenient({})), "[]");
+    assert.equal(expand("[${café}]", lenient({})), "[]");
+    assert.equal(expand("[${a:=}]", lenient({})), "[]");
+    assert.equal(expand("[${a:=}]", lenient({ a: "set" })), "[set]");
+    assert.equal(expand("[${a}}]", lenient({ a: "v" })), "[v}]");
+    assert.equal(expand("${a:=x\ny}", lenient({})), "x\ny");
+  });
+});
+
+describe("variable names", () => {
+  it("accepts exactly [_a-zA-Z][_a-zA-Z0-9]*", () => {
+    for (const good of ["a", "_", "A_1", "_9", "region"]) assert.ok(isValidVariableName(good), good);
+    for (const bad of ["", "1a", "a-b", "a.b", "café", "a b"]) assert.ok(!isValidVariableName(bad), bad);
+    assert.equal(VARIABLE_NAME_FORM, "[_a-zA-Z][_a-zA-Z0-9]*");
+  });
+
+  it("suggests a valid name close to an invalid one", () => {
+    assert.equal(suggestVariableName("node-identity-client-id"), "node_identity_client_id");
+    assert.equal(suggestVariableName("1abc"), "_1abc");
+    assert.equal(suggestVariableName("a.b"), "a_b");
+    for (const name of ["node-identity", "1abc", "é", ""]) assert.ok(isValidVariableName(suggestVariableName(name)), name);
+  });
 });

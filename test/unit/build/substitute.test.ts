@@ -130,7 +130,11 @@ describe("substituteDocuments", () => {
     const invalid = new Map([["my-var", { value: "x", origin: "spec.stages[1].postBuild.substituteFrom[0] (ConfigMap vars)" }]]);
     assert.throws(
       () => substituteDocuments(["kind: X\nmetadata:\n  name: x\n"], invalid, { stageIndex: 1 }),
-      (err: unknown) => err instanceof BuildError && err.message.includes('"my-var"') && err.message.includes("substituteFrom[0] (ConfigMap vars)"),
+      (err: unknown) =>
+        err instanceof BuildError &&
+        err.message.includes('"my-var"') &&
+        err.message.includes("substituteFrom[0] (ConfigMap vars)") &&
+        err.message.includes("[_a-zA-Z][_a-zA-Z0-9]*; rename it (e.g. my_var)"),
     );
   });
 
@@ -141,11 +145,51 @@ describe("substituteDocuments", () => {
     );
   });
 
-  it("reports a malformed expression with the object and the way out", () => {
-    assert.throws(
-      () => substitute("kind: ConfigMap\nmetadata:\n  name: s\ndata:\n  x: ${a.b}\n", vars({ a: "1" })),
-      (err: unknown) => err instanceof BuildError && err.message.includes("ConfigMap s") && err.message.includes("missing closing brace") && err.message.includes("substitute: disabled"),
+  const buildError = (run: () => unknown): BuildError => {
+    try {
+      run();
+    } catch (err) {
+      if (err instanceof BuildError) return err;
+      throw err;
+    }
+    assert.fail("no BuildError");
+  };
+
+  it("names an invalid variable name, the object, the allowed form and the fix, not a missing brace", () => {
+    // ../shared/cases/apply-correctness/invalid-variable-name
+    const err = buildError(() =>
+      substitute('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: identity\n  namespace: demo\ndata:\n  clientId: "${node-identity-client-id}"\n', vars({ region: "north" })),
     );
+    assert.equal(err.message,
+      'spec.stages[0].postBuild: ConfigMap demo/identity: "node-identity-client-id" in "${node-identity-client-id}" is not a valid variable name: ' +
+        "a name must match [_a-zA-Z][_a-zA-Z0-9]*; rename the variable (e.g. node_identity_client_id) here and where it is set " +
+        '(postBuild.substitute or substituteFrom), or write $${node-identity-client-id} if a literal "${node-identity-client-id}" was meant');
+    assert.doesNotMatch(err.message, /closing brace/);
+  });
+
+  it("says what else is wrong with a malformed expression, with the way out", () => {
+    const cm = (value: string) => `kind: ConfigMap\nmetadata:\n  name: s\ndata:\n  x: ${value}\n`;
+    const cases: [string, RegExp][] = [
+      ["${}", /ConfigMap s: "\$\{\}" has no variable name; write a variable name \(\[_a-zA-Z\]\[_a-zA-Z0-9\]\*\) between the braces, or \$\$\{\} for a literal/],
+      ["${a.b}", /ConfigMap s: "a\.b" in "\$\{a\.b\}" is not a valid variable name.*rename the variable \(e\.g\. a_b\)/],
+      ["a${b", /ConfigMap s: "\$\{b" has no closing brace "\}" on its line; close it with "\}", or write \$\$\{ for a literal "\$\{"/],
+      ["${b:}", /ConfigMap s: "\$\{b:\}" is not a valid substitution .*expected \$\{name:=default\}.*write \$\$\{\.\.\.\} for a literal \$\{\.\.\.\}, or label or annotate the object kustomize\.toolkit\.fluxcd\.io\/substitute: disabled/],
+    ];
+    for (const [value, message] of cases) {
+      assert.match(buildError(() => substitute(cm(value), vars({ a: "1" }))).message, message, value);
+    }
+  });
+
+  it("never quotes an expression from a Secret (it may be part of a value), only its line", () => {
+    const err = buildError(() => substitute("kind: Secret\nmetadata:\n  name: db\nstringData:\n  password: pa${ss-w0rd}\n", vars({ a: "1" })));
+    assert.match(err.message, /Secret db: the \$\{\.\.\.\} expression on line 5 of the rendered object uses a variable name that does not match \[_a-zA-Z\]\[_a-zA-Z0-9\]\*/);
+    assert.ok(!err.message.includes("ss-w0rd"), err.message);
+  });
+
+  it("strict mode: a name that can never be set is reported as invalid, not as unset", () => {
+    const err = buildError(() => substitute("kind: ConfigMap\nmetadata:\n  name: s\ndata:\n  x: ${1st_host}\n", vars({ a: "1" }), true));
+    assert.match(err.message, /ConfigMap s: "\$\{1st_host\}" uses "1st_host", which is not a valid variable name \(a name must match \[_a-zA-Z\]\[_a-zA-Z0-9\]\*\), so it can never be set/);
+    assert.match(err.message, /rename it \(e\.g\. _1st_host\)/);
   });
 
   it("never puts a variable's value in the error when the result is not YAML", () => {
