@@ -2,11 +2,11 @@
  * A stage's readiness: which objects are checked, by which rule, and what
  * their statuses add up to. Pure: live objects come in as a map.
  */
-import type { ReadyChecks } from "../api/types.js";
-import type { Unstructured } from "./fields.js";
+import type { KubeObject, ReadyChecks } from "../api/types.js";
+import { intField, type Unstructured } from "./fields.js";
 import { compileHealthExprs, type CompiledHealthExpr } from "./health-exprs.js";
 import { computeStatus } from "./kstatus.js";
-import { groupOf, objectId, type ObjectRef } from "./refs.js";
+import { groupOf, objectId, refOf, type ObjectRef } from "./refs.js";
 import { HealthStatus, type StatusResult } from "./status.js";
 
 export interface HealthPlanInput {
@@ -16,6 +16,12 @@ export interface HealthPlanInput {
   /** The objects the stage applied. */
   objects: readonly ObjectRef[];
   readyChecks?: ReadyChecks;
+  /**
+   * Jobs whose applied spec sets `ttlSecondsAfterFinished` (see jobsWithTTL):
+   * the TTL controller deletes them once finished, so their absence is not a
+   * failure to wait for.
+   */
+  jobsWithTTL?: readonly ObjectRef[];
 }
 
 export interface HealthPlan {
@@ -28,6 +34,13 @@ export interface HealthPlan {
    */
   targets: ObjectRef[];
   exprs: CompiledHealthExpr[];
+  /**
+   * Ids of Jobs whose absence counts as done: those given as `jobsWithTTL`,
+   * and those stageHealth() saw finished or with `ttlSecondsAfterFinished`
+   * set earlier in the same wait. stageHealth() adds to it, so keep one plan
+   * per wait.
+   */
+  goneJobsAreDone: Set<string>;
 }
 
 /** Live objects keyed by objectId(); undefined (or absent) means not found. */
@@ -62,7 +75,18 @@ export function planStageHealth(input: HealthPlanInput): HealthPlan {
     waitDisabled: readyChecks.disableWait === true,
     targets: uniqueRefs(wanted),
     exprs,
+    goneJobsAreDone: new Set((input.jobsWithTTL ?? []).filter(isJob).map(objectId)),
   };
+}
+
+/**
+ * The Jobs among `objects` whose spec sets `ttlSecondsAfterFinished` (any
+ * value, 0 included), for HealthPlanInput.jobsWithTTL. The rule is Flux's
+ * (fluxcd/pkg ssa: ExtractJobsWithTTL, and WaitForSet treats such a Job that
+ * is NotFound as Current).
+ */
+export function jobsWithTTL(objects: readonly KubeObject[]): ObjectRef[] {
+  return objects.filter((obj) => isJob(obj) && hasTTL(obj)).map(refOf);
 }
 
 export interface EvaluateOptions {
@@ -70,12 +94,24 @@ export interface EvaluateOptions {
   now?: number;
 }
 
-/** Aggregates the status of every target. Ready only when all are Current. */
+/**
+ * Aggregates the status of every target. Ready only when all are Current.
+ * A batch Job that is gone counts as Current when it was seen finished or
+ * with `ttlSecondsAfterFinished` earlier in this wait, or was applied with
+ * that field (`plan.goneJobsAreDone`, which this call updates): the TTL
+ * controller deleted it after it finished, which is not a reason to time out.
+ */
 export function stageHealth(plan: HealthPlan, live: LiveObjects, options: EvaluateOptions = {}): StageHealth {
   const pending: ObjectHealth[] = [];
   let failed: ObjectHealth | undefined;
   for (const ref of plan.targets) {
-    const result = objectHealth(ref, live.get(objectId(ref)), plan.exprs, options);
+    const id = objectId(ref);
+    const obj = live.get(id);
+    const result =
+      obj === undefined && plan.goneJobsAreDone.has(id)
+        ? { object: ref, status: HealthStatus.Current, message: "Job is gone after it finished (ttlSecondsAfterFinished)" }
+        : objectHealth(ref, obj, plan.exprs, options);
+    if (obj !== undefined && isJob(ref) && (hasTTL(obj) || result.status === HealthStatus.Current)) plan.goneJobsAreDone.add(id);
     if (result.status === HealthStatus.Current) continue;
     pending.push(result);
     if (result.status === HealthStatus.Failed && !failed) failed = result;
@@ -96,6 +132,14 @@ function objectHealth(
   const expr = exprs.find((e) => e.group === group && e.kind === ref.kind);
   const result = expr ? expr.evaluate(live) : computeStatus(live, options.now === undefined ? {} : { now: options.now });
   return { object: ref, ...result };
+}
+
+function isJob(ref: { apiVersion: string; kind: string }): boolean {
+  return ref.kind === "Job" && groupOf(ref.apiVersion) === "batch";
+}
+
+function hasTTL(obj: Unstructured | KubeObject): boolean {
+  return typeof intField(obj as Unstructured, ["spec", "ttlSecondsAfterFinished"]) === "number";
 }
 
 function uniqueRefs(refs: readonly ObjectRef[]): ObjectRef[] {

@@ -1,9 +1,10 @@
 /** Readiness of applied objects: kstatus rules, explicit checks, CEL expressions, the wait loop. */
-export { computeStatus, observedGenerationLag, type ComputeOptions } from "./kstatus.js";
+export { computeStatus, observedGenerationLag, readyConditionStatus, type ComputeOptions } from "./kstatus.js";
 export { HealthStatus, type StatusResult } from "./status.js";
 export { activationFor, compileCelPredicate, type CelActivation, type CelPredicate, type PredicateOutcome } from "./cel.js";
 export { compileHealthExprs, type CompiledHealthExpr } from "./health-exprs.js";
 export {
+  jobsWithTTL,
   planStageHealth,
   stageHealth,
   type HealthPlan,

@@ -9,12 +9,31 @@
  *   3. condition `Reconciling=True`                 -> InProgress
  *      condition `Stalled=True`                     -> Failed
  *   4. a built-in rule for the group/kind (see kstatus-builtins.ts)
- *   5. otherwise                                    -> Current
+ *   5. no built-in rule: the first `Ready` condition (kstatus's
+ *      checkReadyCondition, status.go)
+ *        Ready=True                                 -> Current
+ *        Ready=False or Ready=Unknown               -> InProgress, with the
+ *                                                      condition's reason and message
+ *      a cert-manager Certificate being issued, a Crossplane claim waiting
+ *      for its composite, any controller that only publishes Ready
+ *   6. otherwise                                    -> Current
  *
- * A `Ready` condition on its own decides nothing (kstatus cannot tell whether
- * Ready=False is progressing or doomed). Flux objects stay compatible because
- * they carry `Reconciling=True` (reason `ProgressingWithRetry` while retrying)
- * and `Stalled=True` on terminal errors next to `Ready`.
+ * kstatus never reads Ready=False as Failed (it cannot tell progressing from
+ * doomed); a resource that stays Ready=False holds the wait until the
+ * timeout. Flux objects are decided earlier, by `Reconciling`/`Stalled` (3).
+ * Kinds with a built-in rule never reach 5 (a Pod's Ready is read by its rule).
+ *
+ * Edge cases where this port differs from kstatus, on purpose:
+ *   - kstatus fails the whole computation when a condition's `status` or
+ *     `type` is not a string; here such a condition is ignored like a status
+ *     other than True/False/Unknown (kstatus skips those and reads the next
+ *     `Ready` condition, as this port does). A `status.conditions` that is not
+ *     a list of objects is Unknown in both.
+ *   - kstatus gives an InProgress Ready=False an empty message when the
+ *     condition has none; here the reason (or "Ready condition is False") is
+ *     used, so the wait can say what it waits for.
+ *   - Ready is matched case-sensitively, `status` values too ("false" is not
+ *     False), as in kstatus.
  */
 import { conditionsOf, intField, nestedField, type Unstructured } from "./fields.js";
 import { builtinRuleFor } from "./kstatus-builtins.js";
@@ -30,7 +49,8 @@ export interface ComputeOptions {
 /** The kstatus status of a live object. Never throws: a malformed object is `Unknown`. */
 export function computeStatus(obj: Unstructured, options: ComputeOptions = {}): StatusResult {
   try {
-    return genericStatus(obj) ?? builtinRuleFor(obj)?.(obj, options.now ?? Date.now()) ?? current("Resource is current");
+    const rule = builtinRuleFor(obj);
+    return genericStatus(obj) ?? (rule ? rule(obj, options.now ?? Date.now()) : readyConditionStatus(obj)) ?? current("Resource is current");
   } catch (err) {
     return { status: HealthStatus.Unknown, message: `cannot compute status: ${(err as Error).message}` };
   }
@@ -53,6 +73,25 @@ function genericStatus(obj: Unstructured): StatusResult | undefined {
     }
     if (condition.type === "Stalled") {
       return failed(condition.reason, condition.message || condition.reason || "Stalled");
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Rule 5, kstatus's fallback for kinds without a built-in rule: the first
+ * `Ready` condition whose status is True, False or Unknown decides (True:
+ * Current; False, Unknown: InProgress). Undefined without such a condition.
+ */
+export function readyConditionStatus(obj: Unstructured): StatusResult | undefined {
+  for (const condition of conditionsOf(obj)) {
+    if (condition.type !== "Ready") continue;
+    switch (condition.status) {
+      case "True":
+        return current("Resource is Ready");
+      case "False":
+      case "Unknown":
+        return inProgress(condition.reason || `Ready${condition.status}`, condition.message || condition.reason || `Ready condition is ${condition.status}`);
     }
   }
   return undefined;
