@@ -1,12 +1,18 @@
 import { createHash } from "node:crypto";
 import type { KubeObject } from "../api/types.js";
+import { foldStringData, LAST_APPLIED_ANNOTATION, needsTakeover, unsetOwnedFields } from "./managed-fields.js";
 import { sameQuantity } from "./quantity.js";
 
 /**
- * Drift detection without a dry-run: the desired object (what we apply, hence
- * the fields we own after a forced server-side apply) must be contained in
- * the live one. Containment forgives what the API server adds (defaults,
- * status, other managers' fields) and the spellings it canonicalizes.
+ * Drift detection without a dry-run, in two halves (the shape of pkg/ssa's):
+ * the desired object (what we apply, hence the fields we own after a forced
+ * server-side apply) must be contained in the live one, and every field our
+ * field manager owns in the live object's `managedFields` must still be set
+ * by the desired object (else the next apply removes it). Containment
+ * forgives what the API server adds (defaults, status, other managers'
+ * fields) and the spellings it canonicalizes; ownership ignores every other
+ * manager. An object still carrying client-side `kubectl apply` ownership is
+ * drift too: it has to be taken over.
  */
 
 // Set by the API server; never part of what we apply.
@@ -63,13 +69,16 @@ interface Walk {
 }
 
 /**
- * The paths (at most `limit`) where `live` does not hold what `desired` sets;
- * empty when applying `desired` would change nothing we own.
+ * The paths (at most `limit`) where applying `desired` would change `live`:
+ * a field `live` does not hold as `desired` sets it (`spec.replicas`), a
+ * field we own that `desired` no longer sets (`-data.drop`), or
+ * `metadata.managedFields (kubectl-client-side-apply)` when the object must
+ * be taken over from client-side apply. Empty when nothing would change.
  */
 export function findDrift(desired: KubeObject, live: KubeObject | undefined, limit = 1): string[] {
   if (!live) return ["<missing>"];
   const walk: Walk = { paths: [], limit };
-  const want = comparable(desired);
+  const want = foldStringData(desired) as Record<string, Json>;
   const have = live as Record<string, Json>;
   for (const [key, value] of Object.entries(want)) {
     if (key === "apiVersion" || key === "kind" || key === "status") continue;
@@ -77,23 +86,18 @@ export function findDrift(desired: KubeObject, live: KubeObject | undefined, lim
     else compare(value, have[key], key, key, "", walk);
     if (walk.paths.length >= walk.limit) break;
   }
+  if (walk.paths.length < limit) {
+    for (const path of unsetOwnedFields(want as KubeObject, live, limit - walk.paths.length)) walk.paths.push(`-${path}`);
+  }
+  if (walk.paths.length < limit && needsTakeover(live) && desired.metadata.annotations?.[LAST_APPLIED_ANNOTATION] === undefined) {
+    walk.paths.push("metadata.managedFields (client-side kubectl apply)");
+  }
   return walk.paths;
 }
 
 /** True when a server-side apply of `desired` would change the live object. */
 export function needsApply(desired: KubeObject, live: KubeObject | undefined): boolean {
   return findDrift(desired, live, 1).length > 0;
-}
-
-/** Secret `stringData` is write-only: the server stores it base64-encoded under `data`. */
-function comparable(desired: KubeObject): Record<string, Json> {
-  if (desired.kind !== "Secret" || desired.apiVersion !== "v1" || !isPlainObject(desired.stringData)) return desired;
-  const data: Record<string, Json> = { ...(isPlainObject(desired.data) ? desired.data : {}) };
-  for (const [k, v] of Object.entries(desired.stringData)) {
-    data[k] = Buffer.from(String(v), "utf8").toString("base64");
-  }
-  const { stringData: _dropped, ...rest } = desired;
-  return { ...rest, data };
 }
 
 function compareMetadata(desired: Json, live: Json, walk: Walk): void {

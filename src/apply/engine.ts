@@ -5,7 +5,9 @@ import { forEachBounded } from "./concurrency.js";
 import { retryTransient } from "./retry.js";
 import { decideConflict, holdsData, isImmutableFieldError } from "./conflicts.js";
 import { crdServing, isCrd, kindInfoFromCrd, waitForServedKinds } from "./crds.js";
+import { ChangeSet, type ChangeAction, type ChangeSetEntry } from "./change-set.js";
 import { AppliedStateMemo, needsApply } from "./drift.js";
+import { foldStringData, takeoverPatch } from "./managed-fields.js";
 import { ConflictPolicyError, ObjectOperationError, UnknownKindError } from "./errors.js";
 import { apiServerMessage } from "./messages.js";
 import {
@@ -27,19 +29,10 @@ import type { ApplyClient, KindInfo, ObjectRef } from "./ports.js";
 import { systemClock, type Clock } from "../util/clock.js";
 import { pollUntil } from "../util/poll.js";
 
-export type ApplyOutcome = "created" | "configured" | "unchanged" | "recreated" | "skipped";
+export type { ChangeAction, ChangeSetEntry } from "./change-set.js";
 
-export interface ChangeSetEntry {
-  /** Inventory id (`namespace_name_group_kind`). */
-  id: string;
-  ref: ObjectRef;
-  outcome: ApplyOutcome;
-  /** Why an object was skipped or recreated (the API server's refusal). */
-  message?: string;
-}
-
-export interface ChangeSet {
-  /** One entry per object, in apply order. */
+export interface ApplyResult {
+  /** This apply's entries, one per object, in apply order (also appended to `options.changes`). */
   entries: ChangeSetEntry[];
   /** Objects that existed with this stage's labels and differed from the desired state. */
   driftCorrected: number;
@@ -69,6 +62,8 @@ export interface ApplyStageOptions {
   deleteTimeoutMs?: number;
   /** Times the CRD and Recreate waits; default the system clock. */
   clock?: Clock;
+  /** Records each object's outcome as it happens, so a caller keeps what was done when a later object fails. */
+  changes?: ChangeSet;
 }
 
 const DEFAULT_CONCURRENCY = 10;
@@ -76,11 +71,15 @@ const DEFAULT_WAIT_MS = 60_000;
 
 /**
  * Server-side applies one stage's objects: CRDs and Namespaces first, custom
- * resources once their CRD is Established, each object only when the live
- * one lacks something we set (found by one labelled list per kind and
- * namespace, so a stage with nothing to change makes no write).
+ * resources once their CRD is Established, each object only when applying it
+ * would change the live one (found by one labelled list per kind and
+ * namespace, so a stage with nothing to change makes no write). An object
+ * last written by client-side `kubectl apply` is taken over first (its
+ * managers' ownership moved to ours), so fields the artifact drops go.
+ * Throws ObjectOperationError / ConflictPolicyError / UnknownKindError naming
+ * the object; what was applied before the throw is in `options.changes`.
  */
-export async function applyStage(options: ApplyStageOptions): Promise<ChangeSet> {
+export async function applyStage(options: ApplyStageOptions): Promise<ApplyResult> {
   const run = new StageApply(options);
   return run.execute();
 }
@@ -91,6 +90,7 @@ class StageApply {
   readonly #memo: AppliedStateMemo;
   readonly #ownLabels: Record<string, string>;
   readonly #fieldManager: string;
+  readonly #changes: ChangeSet;
   #driftCorrected = 0;
 
   constructor(options: ApplyStageOptions) {
@@ -99,9 +99,10 @@ class StageApply {
     this.#memo = options.memo ?? new AppliedStateMemo();
     this.#ownLabels = managedLabels(options.stageSet, options.stage);
     this.#fieldManager = options.fieldManager ?? FIELD_MANAGER;
+    this.#changes = options.changes ?? new ChangeSet();
   }
 
-  async execute(): Promise<ChangeSet> {
+  async execute(): Promise<ApplyResult> {
     const { stage } = this.#o;
     for (const obj of this.#o.objects) assertWellFormed(obj, stage);
     const { kinds, awaitingCrd } = await this.#resolveKinds();
@@ -109,7 +110,7 @@ class StageApply {
     const desired = sortForApply(
       this.#o.objects.map((obj) => {
         const info = kinds.get(kindKey(obj.apiVersion, obj.kind))!;
-        return withLabels(placeObject(obj, info.namespaced, this.#o.stageSet.namespace, stage), labels);
+        return foldStringData(withLabels(placeObject(obj, info.namespaced, this.#o.stageSet.namespace, stage), labels));
       }),
     );
     assertNoDuplicates(desired, stage);
@@ -124,8 +125,8 @@ class StageApply {
         const now = rest.filter((o) => !awaitingCrd.has(kindKey(o.apiVersion, o.kind)));
         const later = rest.filter((o) => awaitingCrd.has(kindKey(o.apiVersion, o.kind)));
         entries.push(...(await this.#applyBatch(now)));
-        entries.push(...later.map((o) => entry(o, "created")));
-        return this.#changeSet(desired, entries);
+        entries.push(...later.map((o) => this.#record(o, "created", "not dry-run: its kind is installed by this stage")));
+        return this.#result(desired, entries);
       }
       const crds = first.filter(isCrd);
       const needed = crds.filter((crd) =>
@@ -138,11 +139,15 @@ class StageApply {
       });
     }
     entries.push(...(await this.#applyBatch(rest)));
-    return this.#changeSet(desired, entries);
+    return this.#result(desired, entries);
   }
 
-  #changeSet(desired: KubeObject[], entries: ChangeSetEntry[]): ChangeSet {
+  #result(desired: KubeObject[], entries: ChangeSetEntry[]): ApplyResult {
     return { entries, driftCorrected: this.#driftCorrected, applied: desired };
+  }
+
+  #record(obj: KubeObject, action: ChangeAction, message?: string): ChangeSetEntry {
+    return this.#changes.add(refOf(obj), action, message);
   }
 
   /**
@@ -263,7 +268,7 @@ class StageApply {
     listed: KubeObject | undefined,
     unmanaged: KubeObject | undefined | typeof NOT_LOOKED_UP,
   ): Promise<ChangeSetEntry> {
-    if (listed && (!needsApply(obj, listed) || this.#memo.isSettled(listed, obj))) return entry(obj, "unchanged");
+    if (listed && (!needsApply(obj, listed) || this.#memo.isSettled(listed, obj))) return this.#record(obj, "unchanged");
     // Not labelled for this stage: new, or existing and about to be adopted.
     let live = listed ?? (unmanaged === NOT_LOOKED_UP ? undefined : unmanaged);
     if (!listed && unmanaged === NOT_LOOKED_UP) {
@@ -274,12 +279,29 @@ class StageApply {
       }
     }
     try {
+      if (live) await this.#takeOver(obj, live);
       await this.#send(obj);
       if (listed) this.#driftCorrected++;
-      return entry(obj, live ? "configured" : "created");
+      return this.#record(obj, live ? "configured" : "created");
     } catch (err) {
       if (!live || !isImmutableFieldError(err)) throw this.#objectError(obj, "applying", err);
       return this.#resolveConflict(obj, live, err);
+    }
+  }
+
+  /**
+   * Moves client-side `kubectl apply` ownership (and its last-applied
+   * annotation) to our field manager before the apply, as Flux does; a dry
+   * run only reports the object as changed.
+   */
+  async #takeOver(obj: KubeObject, live: KubeObject): Promise<void> {
+    if (this.#o.dryRun) return;
+    const patch = takeoverPatch(live, this.#fieldManager);
+    if (!patch) return;
+    try {
+      await this.#client.patch(refOf(obj), patch, "merge");
+    } catch (err) {
+      throw this.#objectError(obj, "taking over (from client-side kubectl apply)", err);
     }
   }
 
@@ -298,7 +320,7 @@ class StageApply {
     const decision = decideConflict(ref, conflictPolicy, force === true);
     switch (decision.action) {
       case "KeepExisting":
-        return entry(obj, "skipped", refusal);
+        return this.#record(obj, "skipped", refusal);
       case "Fail":
         throw new ConflictPolicyError(
           objectId(obj),
@@ -317,7 +339,7 @@ class StageApply {
           );
         }
         if (!this.#o.dryRun) await this.#recreate(obj, live);
-        return entry(obj, "recreated", refusal);
+        return this.#record(obj, "recreated", refusal);
     }
   }
 
@@ -384,10 +406,4 @@ function collectionsOf(objects: readonly KubeObject[]): { apiVersion: string; ki
     collections.set(collectionKey(obj), { apiVersion: obj.apiVersion, kind: obj.kind, ...(ns ? { namespace: ns } : {}) });
   }
   return [...collections.values()];
-}
-
-function entry(obj: KubeObject, outcome: ApplyOutcome, message?: string): ChangeSetEntry {
-  const e: ChangeSetEntry = { id: objectId(obj), ref: refOf(obj), outcome };
-  if (message !== undefined) e.message = message;
-  return e;
 }

@@ -28,12 +28,21 @@ export interface KindInfo {
 export interface ApplyClient {
   /** Rejects (KindNotFoundError) when the API server does not serve the kind. */
   resourceFor(apiVersion: string, kind: string): Promise<KindInfo>;
+  /**
+   * The apiVersions of `group` ("" for core) that serve `kind`, the preferred
+   * one first; empty when the kind is not served at all. Prune reads and
+   * deletes an object through one of these when the version it was applied
+   * with is no longer served.
+   */
+  servedVersions(group: string, kind: string): Promise<string[]>;
   /** `undefined` when the object does not exist. */
   get(ref: ObjectRef): Promise<KubeObject | undefined>;
   /** Every page of a list. */
   listAll(apiVersion: string, kind: string, options?: { namespace?: string; labelSelector?: string }): Promise<{ items: KubeObject[] }>;
   /** Server-side apply; returns the live object. */
   apply(obj: KubeObject, options: { fieldManager: string; force?: boolean; dryRun?: boolean }): Promise<KubeObject>;
+  /** A JSON merge patch (RFC 7386); returns the live object. Used to take objects over from client-side apply. */
+  patch(ref: ObjectRef, body: unknown, type: "merge", options?: { dryRun?: boolean }): Promise<KubeObject>;
   /** `false` when the object was already gone. */
   delete(
     ref: ObjectRef,

@@ -1,6 +1,7 @@
 import type { ConflictPolicy, InventoryEntry, KubeObject } from "../api/types.js";
 import { AppliedStateMemo } from "./drift.js";
-import { applyStage, type ChangeSet } from "./engine.js";
+import { ChangeSet } from "./change-set.js";
+import { applyStage, type ApplyResult } from "./engine.js";
 import {
   buildInventories,
   entriesOf,
@@ -40,10 +41,21 @@ export interface SyncStageOptions {
   crdTimeoutMs?: number;
   /** Called once the apply is done and before objects that left the stage are deleted (only when there are some). */
   onPrune?: (candidates: readonly ObjectRef[]) => Promise<void>;
+  /**
+   * Runs after the apply and before the prune (the controller's verify):
+   * objects that left the stage are deleted only once it resolves, so a
+   * renamed Service is not removed before its successor serves. A throw
+   * skips the prune (the union inventory keeps the leaving objects findable).
+   */
+  beforePrune?: (applied: ApplyResult) => Promise<void>;
+  /** Where every write is recorded as it happens; default a new one (returned as `changes`). */
+  changes?: ChangeSet;
 }
 
 export interface StageSyncResult {
-  changeSet: ChangeSet;
+  apply: ApplyResult;
+  /** Every write of the stage: the apply's entries, then the prune's (deleted, kept). */
+  changes: ChangeSet;
   prune: PruneResult;
   /** The stage's inventory after the run. */
   entries: InventoryEntry[];
@@ -53,16 +65,18 @@ export interface StageSyncResult {
 }
 
 /**
- * Apply, prune and record one stage. The inventory is first written as the
- * union of the old and new objects (so a prune that fails half way leaves
- * every object findable), then as the new set once the prune is done; both
- * writes are skipped when the inventory already says so.
+ * Apply, verify (the caller's `beforePrune`), prune and record one stage. The
+ * inventory is first written as the union of the old and new objects (so a
+ * verify or prune that fails half way leaves every object findable), then as
+ * the new set once the prune is done; both writes are skipped when the
+ * inventory already says so.
  */
 export async function syncStage(o: SyncStageOptions): Promise<StageSyncResult> {
   const { client, stageSet, stage } = o;
   const inventoryClient = o.inventoryClient ?? client;
+  const changes = o.changes ?? new ChangeSet();
   const previous = await readStageInventory(inventoryClient, stageSet, stage.name);
-  const changeSet = await applyStage({
+  const applied = await applyStage({
     client,
     stageSet,
     stage: stage.name,
@@ -74,8 +88,9 @@ export async function syncStage(o: SyncStageOptions): Promise<StageSyncResult> {
     extraLabels: memberLabels(o.mode, stageSet, stage.name),
     memo: o.memo,
     crdTimeoutMs: o.crdTimeoutMs,
+    changes,
   });
-  const entries = entriesOf(changeSet.applied);
+  const entries = entriesOf(applied.applied);
   const leaving = await objectsThatLeft(o, previous, entries);
   const leavingEntries = leaving.map((ref) => ({ id: objectId(ref), v: ref.apiVersion }));
 
@@ -99,6 +114,7 @@ export async function syncStage(o: SyncStageOptions): Promise<StageSyncResult> {
     current = { stage: stage.name, position: o.position, shards: union, entries: union.flatMap((s) => s.spec.entries) };
   }
 
+  if (o.beforePrune) await o.beforePrune(applied);
   if (leaving.length > 0 && o.onPrune) await o.onPrune(leaving);
   const prune = await pruneObjects({
     client,
@@ -111,12 +127,15 @@ export async function syncStage(o: SyncStageOptions): Promise<StageSyncResult> {
     dryRun: o.dryRun,
   });
 
+  for (const ref of prune.pruned) changes.add(ref, "deleted");
+  for (const { ref, reason } of prune.kept) changes.add(ref, "kept", reason);
+
   const final = inventoriesFor(entries);
   if (!o.dryRun) {
     const w = await writeInventories(inventoryClient, current, final);
     inventoryWrites += w.written + w.deleted;
   }
-  return { changeSet, prune, entries, shards: final.length, inventoryWrites };
+  return { apply: applied, changes, prune, entries, shards: final.length, inventoryWrites };
 }
 
 async function objectsThatLeft(o: SyncStageOptions, previous: StageInventoryState, entries: InventoryEntry[]): Promise<ObjectRef[]> {

@@ -33,6 +33,10 @@ export class DryRunRecorder implements ApplyClient {
     return this.#inner.resourceFor(apiVersion, kind);
   }
 
+  servedVersions(group: string, kind: string): Promise<string[]> {
+    return this.#inner.servedVersions(group, kind);
+  }
+
   async get(ref: ObjectRef): Promise<KubeObject | undefined> {
     const obj = await this.#inner.get(ref);
     if (obj) this.live.set(objectId(obj), obj);
@@ -58,6 +62,11 @@ export class DryRunRecorder implements ApplyClient {
     }
     this.merged.set(objectId(obj), result);
     return result;
+  }
+
+  patch(ref: ObjectRef, body: unknown, type: "merge", options?: { dryRun?: boolean }): Promise<KubeObject> {
+    if (!options?.dryRun) throw new NotADryRunError(`patching ${ref.kind} ${ref.name}`);
+    return this.#inner.patch(ref, body, type, { dryRun: true });
   }
 
   delete(ref: ObjectRef, options?: { propagationPolicy?: "Foreground" | "Background" | "Orphan"; preconditions?: { uid?: string }; dryRun?: boolean }): Promise<boolean> {

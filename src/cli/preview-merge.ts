@@ -1,4 +1,5 @@
 import type { KubeObject } from "../api/types.js";
+import { foldStringData, withoutUnsetOwnedFields } from "../apply/managed-fields.js";
 
 type Json = unknown;
 
@@ -12,19 +13,13 @@ const MERGE_KEYS = ["name", "containerPort", "mountPath", "devicePath", "port"];
  * Maps merge key by key; lists whose items share a merge key merge item by
  * item (items only the live object has stay, as another manager's would);
  * other lists and scalars take the rendered value. `null` in the rendered
- * object means "no opinion". Secret `stringData` is folded into `data` as the
- * API server stores it.
+ * object means "no opinion". Fields our field manager owns that the rendered
+ * object no longer sets are removed first, as the apply would remove them.
+ * Secret `stringData` is folded into `data` as the API server stores it.
  */
 export function previewMerge(live: KubeObject, desired: KubeObject): KubeObject {
-  return merge(live, asStored(desired)) as KubeObject;
-}
-
-function asStored(desired: KubeObject): KubeObject {
-  if (desired.kind !== "Secret" || desired.apiVersion !== "v1" || !isPlainObject(desired.stringData)) return desired;
-  const data: Record<string, Json> = { ...(isPlainObject(desired.data) ? desired.data : {}) };
-  for (const [key, value] of Object.entries(desired.stringData)) data[key] = Buffer.from(String(value), "utf8").toString("base64");
-  const { stringData: _folded, ...rest } = desired;
-  return { ...rest, data } as KubeObject;
+  const stored = foldStringData(desired);
+  return merge(withoutUnsetOwnedFields(live, stored), stored) as KubeObject;
 }
 
 function merge(live: Json, desired: Json): Json {

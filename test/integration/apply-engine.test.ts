@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { before, describe, test } from "node:test";
 import type { KubeObject } from "../../src/api/types.js";
 import { AppliedStateMemo } from "../../src/apply/drift.js";
-import { applyStage, type ApplyOutcome, type ChangeSet } from "../../src/apply/engine.js";
+import { applyStage, type ApplyResult, type ChangeAction } from "../../src/apply/engine.js";
 import { ConflictPolicyError, UnknownKindError } from "../../src/apply/errors.js";
 import { KubeClient } from "../../src/kube/client.js";
 import { createTestNamespace, testCluster } from "../support/cluster.js";
@@ -20,9 +20,9 @@ before(async () => {
   client = KubeClient.fromKubeConfig(cluster.kubeConfig);
 });
 
-function outcomes(cs: ChangeSet): Record<ApplyOutcome, number> {
-  const counts: Record<ApplyOutcome, number> = { created: 0, configured: 0, unchanged: 0, recreated: 0, skipped: 0 };
-  for (const e of cs.entries) counts[e.outcome]++;
+function outcomes(cs: ApplyResult): Record<ChangeAction, number> {
+  const counts: Record<ChangeAction, number> = { created: 0, configured: 0, unchanged: 0, recreated: 0, skipped: 0, deleted: 0, kept: 0 };
+  for (const e of cs.entries) counts[e.action]++;
   return counts;
 }
 
@@ -95,7 +95,7 @@ describe("applyStage", () => {
     const writesBefore = writes();
     const second = await applyStage({ client, stageSet, stage: "app", objects, memo });
     const after = client.stats();
-    assert.equal(outcomes(second).unchanged, 200, JSON.stringify(second.entries.filter((e) => e.outcome !== "unchanged")));
+    assert.equal(outcomes(second).unchanged, 200, JSON.stringify(second.entries.filter((e) => e.action !== "unchanged")));
     assert.equal(writes() - writesBefore, 0, "a no-op run makes no write request");
     assert.equal(after.get - before.get, 0, "a no-op run needs no per-object get");
     assert.equal(after.list - before.list, 3, "one labelled list per kind and namespace");
@@ -107,7 +107,7 @@ describe("applyStage", () => {
     const third = await applyStage({ client, stageSet, stage: "app", objects, memo });
     assert.equal(third.driftCorrected, 1);
     assert.deepEqual(
-      third.entries.filter((e) => e.outcome !== "unchanged").map((e) => [e.id, e.outcome]),
+      third.entries.filter((e) => e.action !== "unchanged").map((e) => [e.id, e.action]),
       [[`${ns}_cfg-7__ConfigMap`, "configured"]],
     );
     const restored = await client.get({ apiVersion: "v1", kind: "ConfigMap", name: "cfg-7", namespace: ns });
@@ -121,7 +121,7 @@ describe("applyStage", () => {
     const ns = await createTestNamespace(cluster, "apply-adopt");
     await client.create({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "pre-existing", namespace: ns }, data: { a: "1" } });
     const cs = await applyStage({ client, stageSet: { name: "shop", namespace: ns }, stage: "app", objects: [configMap("pre-existing", { a: "2" })] });
-    assert.equal(cs.entries[0]?.outcome, "configured");
+    assert.equal(cs.entries[0]?.action, "configured");
     assert.equal(cs.driftCorrected, 0, "an object that was not ours is adopted, not drift-corrected");
   });
 
@@ -135,7 +135,7 @@ describe("applyStage", () => {
     try {
       const cs = await applyStage({ client, stageSet: { name: "shop", namespace: ns }, stage: "infra", objects: [...widgets, crd] });
       assert.deepEqual(
-        cs.entries.map((e) => [e.ref.kind, e.outcome]),
+        cs.entries.map((e) => [e.ref.kind, e.action]),
         [["CustomResourceDefinition", "created"], ["Widget", "created"], ["Widget", "created"], ["Widget", "created"]],
       );
       const w2 = await client.get({ apiVersion: `${group}/v1`, kind: "Widget", name: "w2", namespace: ns });
@@ -192,7 +192,7 @@ describe("conflict policies", () => {
       objects: [immutable({ v: "2" })],
       conflictPolicy: { default: "Fail", rules: [{ target: { kind: "ConfigMap", name: "frozen" }, action: "KeepExisting" }] },
     });
-    assert.equal(kept.entries[0]?.outcome, "skipped");
+    assert.equal(kept.entries[0]?.action, "skipped");
     const unchanged = await client.get({ apiVersion: "v1", kind: "ConfigMap", name: "frozen", namespace: ns });
     assert.deepEqual(unchanged?.data, { v: "1" });
 
@@ -208,7 +208,7 @@ describe("conflict policies", () => {
         ],
       },
     });
-    assert.equal(recreated.entries[0]?.outcome, "recreated");
+    assert.equal(recreated.entries[0]?.action, "recreated");
     const live = await client.get({ apiVersion: "v1", kind: "ConfigMap", name: "frozen", namespace: ns });
     assert.deepEqual(live?.data, { v: "2" });
     assert.notEqual(live?.metadata.uid, original?.metadata.uid);
@@ -232,7 +232,7 @@ describe("conflict policies", () => {
       return true;
     });
     const cs = await applyStage({ client, stageSet, stage: "app", objects: [job("migrate:2")], force: true });
-    assert.equal(cs.entries[0]?.outcome, "recreated");
+    assert.equal(cs.entries[0]?.action, "recreated");
     const live = await client.get({ apiVersion: "batch/v1", kind: "Job", name: "migrate", namespace: ns });
     const spec = live?.spec as { template: { spec: { containers: { image: string }[] } } };
     assert.equal(spec.template.spec.containers[0]?.image, "migrate:2");

@@ -123,9 +123,11 @@ describe("teardown", () => {
     const deletions: string[] = [];
     const recording: ApplyClient = {
       resourceFor: (apiVersion, kind) => client.resourceFor(apiVersion, kind),
+      servedVersions: (group, kind) => client.servedVersions(group, kind),
       get: (ref) => client.get(ref),
       listAll: (apiVersion, kind, options) => client.listAll(apiVersion, kind, options),
       apply: (obj, options) => client.apply(obj, options),
+      patch: (ref, body, type, options) => client.patch(ref, body, type, options),
       delete: (ref, options) => {
         deletions.push(describeObject(ref));
         return client.delete(ref, options);

@@ -49,7 +49,7 @@ test("a 1000-object stage: first apply, then a no-op without writes", async () =
   const firstMs = performance.now() - started;
   const statsFirst = client.stats();
   assert.equal(statsFirst.get - statsStart.get, 0, "new objects are found missing by one list per kind, not a get each");
-  assert.equal(first.entries.filter((e) => e.outcome === "created").length, 1000);
+  assert.equal(first.entries.filter((e) => e.action === "created").length, 1000);
 
   const writesBefore = client.writeCount();
   const statsBefore = client.stats();
@@ -57,7 +57,7 @@ test("a 1000-object stage: first apply, then a no-op without writes", async () =
   const second = await applyStage(options);
   const noopMs = performance.now() - started;
   const statsAfter = client.stats();
-  assert.equal(second.entries.filter((e) => e.outcome === "unchanged").length, 1000);
+  assert.equal(second.entries.filter((e) => e.action === "unchanged").length, 1000);
   assert.equal(client.writeCount() - writesBefore, 0);
   process.stderr.write(
     `[apply-scale] 1000 objects: first apply ${Math.round(firstMs)}ms (${statsFirst.apply - statsStart.apply} applies, ` +
