@@ -45,6 +45,11 @@ export class StageSetError extends Error {
   readonly reason: Reason;
   /** A terminal error will not heal by retrying with the same inputs. */
   readonly terminal: boolean;
+  /**
+   * Retry sooner than `retryInterval` (ms): the condition is expected to
+   * clear by itself soon (a kind whose CRD is not served yet).
+   */
+  requeueAfterMs?: number;
 
   constructor(reason: Reason, message: string, options?: { cause?: unknown; terminal?: boolean }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });

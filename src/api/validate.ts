@@ -8,6 +8,7 @@
  * Not checked here: semver syntax of versions and migration ranges, cron
  * syntax and time zone names (their owners in src/gating check them).
  */
+import { InvalidDurationError, parseDuration } from "./duration.js";
 import { ACTION_OPERATIONS, API_VERSION, STAGESET_KIND } from "./types.js";
 import { DATA_BEARING_KINDS, Rules } from "./rules.js";
 import { stageSetSpecSchema } from "./schema.js";
@@ -42,6 +43,9 @@ export function validateStageSet(obj: unknown): ValidationIssue[] {
 
 function checkSpecRules(spec: Record<string, unknown>, path: string): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
+  for (const field of ["interval", "retryInterval", "driftDetectionInterval", "timeout"]) {
+    issues.push(...checkDuration(spec[field], childPath(path, field)));
+  }
   const stagesPath = childPath(path, "stages");
   const stages = objectsOf(spec.stages);
   issues.push(...uniqueNames(stages, stagesPath, "stage", "rename one of the stages"));
@@ -49,6 +53,8 @@ function checkSpecRules(spec: Record<string, unknown>, path: string): Validation
 
   for (const [i, stage] of stages) {
     const stagePath = childPath(stagesPath, i);
+    issues.push(...checkDuration(stage.timeout, childPath(stagePath, "timeout")));
+    if (isPlainObject(stage.readyChecks)) issues.push(...checkDuration(stage.readyChecks.timeout, childPath(childPath(stagePath, "readyChecks"), "timeout")));
     if (isPlainObject(stage.actions)) {
       for (const list of ACTION_LISTS) {
         issues.push(...checkActionList(stage.actions[list], childPath(childPath(stagePath, "actions"), list)));
@@ -74,6 +80,22 @@ function checkSpecRules(spec: Record<string, unknown>, path: string): Validation
   const windowsPath = childPath(path, "updateWindows");
   for (const [i, window] of objectsOf(spec.updateWindows)) issues.push(...checkUpdateWindow(window, childPath(windowsPath, i)));
   return issues;
+}
+
+/**
+ * A duration the schema's pattern admits can still be out of range
+ * (`9999999h` overflows Go's int64 nanoseconds) or zero where a wait or an
+ * interval needs time.
+ */
+function checkDuration(value: unknown, path: string): ValidationIssue[] {
+  if (typeof value !== "string") return [];
+  try {
+    if (parseDuration(value, path) <= 0) return [{ field: path, message: `${JSON.stringify(value)} must be longer than zero, e.g. 5m` }];
+  } catch (err) {
+    const detail = err instanceof InvalidDurationError ? err.problem : err instanceof Error ? err.message : String(err);
+    return [{ field: path, message: detail }];
+  }
+  return [];
 }
 
 function checkVersion(version: Record<string, unknown>, path: string, stageNames: string[]): ValidationIssue[] {

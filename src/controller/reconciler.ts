@@ -1,14 +1,16 @@
 import type { Stage, StageSet, StageSetStatus, StageStatus } from "../api/types.js";
 import { Annotations, FINALIZER } from "../api/types.js";
 import { withDefaults } from "../api/defaults.js";
-import { parseDuration } from "../api/duration.js";
 import { validateStageSet } from "../api/validate.js";
+import { ChangeSet } from "../apply/change-set.js";
 import { AppliedStateMemo } from "../apply/drift.js";
 import { listInventories } from "../apply/inventory.js";
+import { describeObject, refFromId } from "../apply/objects.js";
 import { teardown } from "../apply/prune.js";
 import { kubeVarSource } from "../build/kube-var-source.js";
 import type { InventoryMode } from "../config/flags.js";
 import { errorMessage, InvalidSpecError, Reasons, StageSetError, WAITING_REASONS, type Reason } from "../errors.js";
+import { KubeApiError } from "../kube/errors.js";
 import type { KubeClient } from "../kube/client.js";
 import type { EventRecorder } from "../kube/events.js";
 import type { ProcessResult } from "../kube/workqueue.js";
@@ -20,8 +22,20 @@ import { applyOutcome, findCondition, type Outcome } from "./conditions.js";
 import type { Caches } from "./manager.js";
 import { BuildCache } from "./build-cache.js";
 import { CachedSourceReader } from "./source-reader.js";
+import {
+  forcedOnce,
+  intervalsOf,
+  inventoryNameCollision,
+  isStageSteady,
+  isSteadyState,
+  jittered,
+  succeededMessage,
+  supersededBy,
+  type Intervals,
+} from "./decisions.js";
 import { fetchAndBuild, placedIds, refOfStageSet, runStage } from "./stage-run.js";
 import { StatusWriter } from "./status-writer.js";
+import { ActiveRuns, SupersededError } from "./supersede.js";
 import { tenantClient } from "./tenant.js";
 
 export interface ReconcilerOptions {
@@ -44,15 +58,18 @@ export interface ReconcilerDeps {
   log: Logger;
   options: ReconcilerOptions;
   now?: () => Date;
+  /** Spreads requeues (Flux's jitter); default ±5% with Math.random. */
+  jitter?: (ms: number) => number;
 }
 
 /**
  * The StageSet reconciler. One call handles one StageSet key and reads top to
  * bottom like a run: deletion → finalizer → spec check → suspend →
- * dependencies → sources → each stage in order (fetch, build, apply, prune,
- * verify) → status. Status is written at stage boundaries while a rollout is
- * under way and once at the end, each time only if it changed, so a
- * steady-state run writes nothing.
+ * dependencies → sources → each stage in order (fetch, build, apply, verify,
+ * prune) → status. Every exit of a run, thrown or not, ends in a Ready
+ * condition (Flux's deferred status patch). Status is written when a stage's
+ * phase or the Ready condition changes, and once at the end, each time only
+ * if it changed, so a steady-state run writes nothing.
  */
 export class StageSetReconciler {
   readonly #deps: ReconcilerDeps;
@@ -60,11 +77,19 @@ export class StageSetReconciler {
   readonly #memo = new AppliedStateMemo();
   readonly #builds = new BuildCache();
   readonly #now: () => Date;
+  readonly #jitter: (ms: number) => number;
+  readonly #active = new ActiveRuns();
 
   constructor(deps: ReconcilerDeps) {
     this.#deps = deps;
     this.#sources = new CachedSourceReader(deps.caches.sources, deps.client);
     this.#now = deps.now ?? (() => new Date());
+    this.#jitter = deps.jitter ?? ((ms) => jittered(ms));
+    // Newer input cancels a wait under way: the StageSet's own changes, and any source's.
+    deps.caches.stageSets.addHandlers({ onUpdate: (_old, obj) => this.#active.poke(keyOf(obj)) });
+    for (const informer of deps.caches.sources.values()) {
+      informer.addHandlers({ onUpdate: () => this.#active.poke(), onAdd: () => this.#active.poke() });
+    }
   }
 
   async reconcile(key: string, signal: AbortSignal): Promise<ProcessResult> {
@@ -90,95 +115,135 @@ export class StageSetReconciler {
 
   async #run(original: StageSet, log: Logger, signal: AbortSignal): Promise<ProcessResult> {
     const { client, options } = this.#deps;
-    if (!(original.metadata.finalizers ?? []).includes(FINALIZER)) {
-      await client.patch(refOf(original), { metadata: { finalizers: [...(original.metadata.finalizers ?? []), FINALIZER] } }, "merge");
-    }
-    const stageSet: StageSet = { ...original, spec: withDefaults(original.spec) };
     const writer = new StatusWriter(client, original);
     const status: StageSetStatus = structuredClone(original.status ?? {});
     const generation = original.metadata.generation;
     const requestedAt = original.metadata.annotations?.[Annotations.requestedAt];
     if (requestedAt !== undefined) status.lastHandledReconcileAt = requestedAt;
-    const intervals = intervalsOf(stageSet, options.defaultIntervalMs);
+    const changes = new ChangeSet();
+    // Until the intervals are known (they may be the problem), a failure is retried at the default.
+    let intervals: Intervals = { next: options.defaultIntervalMs, retry: options.defaultIntervalMs };
 
     const finish = async (outcome: Outcome & { inStage?: boolean }, requeueAfterMs: number | undefined): Promise<ProcessResult> => {
       const before = findCondition(original.status?.conditions, "Ready");
       status.observedGeneration = generation;
       status.conditions = applyOutcome(status.conditions ?? [], outcome, generation, options.runbookBaseUrl, this.#now);
       await writer.write(status);
-      this.#recordOutcome(stageSet, outcome, before?.reason, before?.message);
-      return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
+      this.#recordOutcome(original, outcome, before?.reason, before?.message);
+      return requeueAfterMs === undefined ? undefined : { requeueAfterMs: this.#jitter(requeueAfterMs) };
     };
 
-    // 1. A spec the API server could not check (cross-field rules) is refused before anything runs.
-    const issues = validateStageSet(original);
-    if (issues.length > 0) {
-      const first = issues[0]!;
-      return finish(stalled(Reasons.InvalidSpec, `${first.field}: ${first.message}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ""}`), undefined);
-    }
-
-    // 2. Suspended: nothing is applied or pruned, unless `stagesetctl reconcile --force` asked for one run.
-    if (stageSet.spec.suspend && !forcedOnce(original)) {
-      return finish({ ready: "False", reason: Reasons.Suspended, message: "reconciliation is suspended (spec.suspend: true)" }, undefined);
-    }
-
-    // 3. Dependencies must be Ready at their current generation.
-    const blocker = this.#dependencyBlocker(stageSet);
-    if (blocker?.reason === Reasons.InvalidSpec) return finish(stalled(blocker.reason, blocker.message), undefined);
-    if (blocker) return finish(waiting(blocker.reason, blocker.message), options.requeueDependencyMs);
-
     let tenant: Awaited<ReturnType<typeof tenantClient>> | undefined;
+    let run: { signal: AbortSignal; end(): void } | undefined;
     try {
-      // 4. Resolve every stage's source up front: a rollout starts only when all are available.
-      const resolved = await this.#resolveAll(stageSet);
-      status.lastAttemptedRevisions = Object.fromEntries(resolved.map((r) => [r.key, r.artifact.revision]));
-      tenant = await tenantClient(client, stageSet);
-
-      // 5. The stages, in order; stage N+1 starts only once stage N is Ready.
-      const steadyState = isSteadyState(original, resolved);
-      const stageStatuses = initialStageStatuses(stageSet.spec.stages, status.stages);
-      status.stages = stageStatuses;
-      const run: RunState = { original, stageSet, status, writer, steadyState, log, signal, resolved };
-      for (const [index, stage] of stageSet.spec.stages.entries()) {
-        signal.throwIfAborted();
-        await this.#stage(run, index, stage, resolved[index]!, tenant.client, stageStatuses[index]!);
+      // 1. Our finalizer first, so no object is applied that deletion could not find.
+      if (!(original.metadata.finalizers ?? []).includes(FINALIZER)) {
+        await client.patch(refOf(original), { metadata: { finalizers: [...(original.metadata.finalizers ?? []), FINALIZER] } }, "merge");
       }
 
-      // 6. Stages removed from the spec: their objects go, last stage first.
-      await this.#pruneRemovedStages(stageSet, tenant.client, log);
+      // 2. A spec the API server could not check (cross-field rules, durations) is refused before anything runs.
+      const issues = validateStageSet(original);
+      if (issues.length > 0) {
+        const first = issues[0]!;
+        throw new InvalidSpecError(`${first.field}: ${first.message}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ""}`);
+      }
+      const stageSet: StageSet = { ...original, spec: withDefaults(original.spec) };
+      intervals = intervalsOf(stageSet, options.defaultIntervalMs);
+      const collision = inventoryNameCollision(original, this.#deps.caches.stageSets.list());
+      if (collision) throw new InvalidSpecError(collision);
+
+      // 3. Suspended: nothing is applied or pruned, unless `stagesetctl reconcile --force` asked for one run.
+      if (stageSet.spec.suspend && !forcedOnce(original)) {
+        return await finish({ ready: "False", reason: Reasons.Suspended, message: "reconciliation is suspended (spec.suspend: true)" }, undefined);
+      }
+
+      // 4. Dependencies must be Ready at their current generation.
+      const blocker = this.#dependencyBlocker(stageSet);
+      if (blocker?.reason === Reasons.InvalidSpec) throw new InvalidSpecError(blocker.message);
+      if (blocker) return await finish(waiting(blocker.reason, blocker.message), options.requeueDependencyMs);
+
+      // 5. Resolve every stage's source up front: a rollout starts only when all are available.
+      const resolved = await this.#resolveAll(stageSet);
+      status.lastAttemptedRevisions = Object.fromEntries(resolved.map((r) => [r.key, r.artifact.revision]));
+      run = this.#active.begin(keyOf(original), this.#supersedeCheck(original, resolved));
+      tenant = await tenantClient(client, stageSet);
+
+      // 6. The stages, in order; stage N+1 starts only once stage N is Ready.
+      const steadyState = isSteadyState(original, resolved.map((r) => r.artifact.revision));
+      const stageStatuses = initialStageStatuses(stageSet.spec.stages, status.stages);
+      status.stages = stageStatuses;
+      const state: RunState = { original, stageSet, status, writer, steadyState, log, signal, waitSignal: AbortSignal.any([signal, run.signal]), resolved, changes };
+      for (const [index, stage] of stageSet.spec.stages.entries()) {
+        signal.throwIfAborted();
+        await this.#stage(state, index, stage, resolved[index]!, tenant.client, stageStatuses[index]!);
+      }
+
+      // 7. Stages removed from the spec: their objects go, last stage first.
+      await this.#pruneRemovedStages(stageSet, tenant.client, log, changes);
 
       status.lastAppliedRevisions = Object.fromEntries(resolved.map((r) => [r.key, r.artifact.revision]));
-      const revisions = [...new Set(resolved.map((r) => r.artifact.revision))];
-      return finish(
-        {
-          ready: "True",
-          reason: Reasons.Succeeded,
-          message: `applied ${stageSet.spec.stages.length} stage(s) at revision ${revisions.length === 1 ? revisions[0] : revisions.join(", ")}`,
-        },
-        intervals.next,
-      );
+      this.#reportChanges(original, changes, log, undefined);
+      return await finish({ ready: "True", reason: Reasons.Succeeded, message: succeededMessage(stageSet.spec.stages.length, resolved) }, intervals.next);
     } catch (err) {
       if (signal.aborted) throw err;
       const failure = asStageSetError(err);
-      log.info({ reason: failure.reason, err: failure.message }, "run did not complete");
+      this.#reportChanges(original, changes, log, failure);
       const inStage = failedInStage.has(failure);
-      if (WAITING_REASONS.has(failure.reason)) return finish(waiting(failure.reason, failure.message), intervals.retry);
-      if (failure.terminal) return finish({ ...stalled(failure.reason, failure.message), inStage }, undefined);
-      return finish({ ready: "False", reason: failure.reason, message: failure.message, inStage }, intervals.retry);
+      if (failure instanceof SupersededError || err instanceof SupersededError) {
+        log.info({ reason: failure.reason, why: failure.message }, "run superseded by newer input; starting again");
+        return await finish(waiting(Reasons.Progressing, failure.message), SUPERSEDED_REQUEUE_MS);
+      }
+      if (WAITING_REASONS.has(failure.reason)) {
+        log.info({ reason: failure.reason, err: failure.message }, "run is waiting");
+        return await finish(waiting(failure.reason, failure.message), failure.requeueAfterMs ?? intervals.retry);
+      }
+      log[unexpected(err) ? "error" : "warn"]({ reason: failure.reason, err: failure.message }, "run failed");
+      if (failure.terminal) return await finish({ ...stalled(failure.reason, failure.message), inStage }, undefined);
+      return await finish({ ready: "False", reason: failure.reason, message: failure.message, inStage }, failure.requeueAfterMs ?? intervals.retry);
     } finally {
+      run?.end();
       tenant?.close();
     }
   }
 
-  /** One stage: run it, record its phase and counts, emit drift events; a failure marks it Failed and propagates. */
+  /**
+   * The check that tells a run under way that its input is superseded: the
+   * StageSet's generation or reconcile request moved, or a source it
+   * resolved (through the watch cache) now carries another revision.
+   */
+  #supersedeCheck(original: StageSet, resolved: readonly ResolvedSource[]): () => string | undefined {
+    const revisions = new Map(resolved.map((r) => [r.key, r.artifact.revision]));
+    const artifactOf = new Map(resolved.map((r) => [r.key, r.artifactFrom]));
+    const input = {
+      generation: original.metadata.generation,
+      requestedAt: original.metadata.annotations?.[Annotations.requestedAt],
+      revisions,
+    };
+    const { stageSets, sources } = this.#deps.caches;
+    return () =>
+      supersededBy(input, stageSets.get(namespaceOf(original), nameOf(original)), (key) => {
+        const from = artifactOf.get(key);
+        if (!from) return undefined;
+        const obj = sources.get(from.kind)?.get(from.namespace ?? "", from.name);
+        return (obj?.status as { artifact?: { revision?: string } } | undefined)?.artifact?.revision;
+      });
+  }
+
+  /**
+   * One stage: run it, record its phase and counts, emit drift events; a
+   * failure marks it Failed and propagates. A stage whose revision did not
+   * change publishes no phase (its status is written with the next change).
+   */
   async #stage(run: RunState, index: number, stage: Stage, source: ResolvedSource, tenant: KubeClient, stageStatus: StageStatus): Promise<void> {
     const { options } = this.#deps;
-    const { stageSet, status, writer, steadyState } = run;
+    const { stageSet, status, writer } = run;
+    const quiet = run.steadyState || isStageSteady(run.original, index, source.artifact.revision);
     const labels = { namespace: namespaceOf(stageSet), name: nameOf(stageSet), stage: stage.name };
     const publish = async (phase: StageStatus["phase"], message = "") => {
+      const changed = stageStatus.phase !== phase;
       stageStatus.phase = phase;
       stageStatus.message = message;
-      if (steadyState) return;
+      if (quiet) return;
       status.conditions = applyOutcome(
         status.conditions ?? [],
         { ready: "Unknown", reason: Reasons.Progressing, message: `stage "${stage.name}": ${phase.toLowerCase()} revision ${source.artifact.revision}`, reconciling: true },
@@ -186,8 +251,10 @@ export class StageSetReconciler {
         options.runbookBaseUrl,
         this.#now,
       );
-      await writer.write(status);
+      // A progress message alone (which object verify waits for) is written too: `get` shows it live.
+      if (changed || message) await writer.write(status);
     };
+    const stageChanges = new ChangeSet();
     try {
       const result = await runStage({
         stageSet,
@@ -204,21 +271,20 @@ export class StageSetReconciler {
         builds: this.#builds,
         log: run.log,
         signal: run.signal,
+        waitSignal: run.waitSignal,
+        changes: stageChanges,
         onPhase: publish,
-        healthPollIntervalMs: options.healthPollIntervalMs ?? 2_000,
+        healthPollIntervalMs: options.healthPollIntervalMs ?? DEFAULT_HEALTH_POLL_MS,
         laterStageIds: () => this.#laterStageIds(run, index, tenant),
       });
       Object.assign(stageStatus, { phase: "Ready", message: "", appliedRevision: source.artifact.revision, entriesCount: result.entriesCount, shards: result.shards });
       this.#deps.metrics?.stageReady.set(labelsOf(stageSet, stage), 1);
-      if (steadyState && result.changeSet.driftCorrected > 0) {
+      if (run.steadyState && result.apply.driftCorrected > 0) {
         // Only a steady-state run can call a difference drift; during a rollout it is the new revision.
-        this.#deps.events.warning(run.original, "DriftCorrected", `stage "${stage.name}": corrected drift on ${result.changeSet.driftCorrected} object(s)`);
-        this.#deps.metrics?.driftCorrectedTotal.inc(labels, result.changeSet.driftCorrected);
+        this.#deps.events.warning(run.original, "DriftCorrected", `stage "${stage.name}": corrected drift on ${result.apply.driftCorrected} object(s)`);
+        this.#deps.metrics?.driftCorrectedTotal.inc(labels, result.apply.driftCorrected);
       }
-      if (!steadyState) {
-        this.#deps.metrics?.stageAppliedTotal.inc(labels);
-        await writer.write(status);
-      }
+      if (!quiet) this.#deps.metrics?.stageAppliedTotal.inc(labels);
     } catch (err) {
       this.#deps.metrics?.stageReady.set(labelsOf(stageSet, stage), 0);
       const failure = asStageSetError(err, stage.name);
@@ -226,6 +292,8 @@ export class StageSetReconciler {
       stageStatus.message = failure.message;
       failedInStage.add(failure);
       throw failure;
+    } finally {
+      run.changes.append(stageChanges);
     }
   }
 
@@ -254,12 +322,14 @@ export class StageSetReconciler {
     return ids;
   }
 
-  async #pruneRemovedStages(stageSet: StageSet, tenant: KubeClient, log: Logger): Promise<void> {
+  async #pruneRemovedStages(stageSet: StageSet, tenant: KubeClient, log: Logger, changes: ChangeSet): Promise<void> {
     const recorded = await listInventories(this.#deps.client, refOfStageSet(stageSet));
     const current = new Set(stageSet.spec.stages.map((s) => s.name));
     const removed = new Set([...recorded.keys()].filter((name) => !current.has(name)));
     if (removed.size === 0) return;
     const result = await teardown({ client: tenant, inventoryClient: this.#deps.client, stageSet: refOfStageSet(stageSet), onlyStages: removed });
+    for (const ref of result.deleted) changes.add(ref, "deleted");
+    for (const { ref, reason } of result.kept) changes.add(ref, "kept", reason);
     log.info({ stages: result.stages, deleted: result.deleted.length }, "removed stages torn down");
   }
 
@@ -298,16 +368,28 @@ export class StageSetReconciler {
     return undefined;
   }
 
-  /** Deletion: tear the stages down in reverse order, then release the finalizer. */
+  /**
+   * Deletion: tear the stages down in reverse order as the StageSet's
+   * identity, then release the finalizer. When that identity cannot be
+   * built or is refused, nothing is orphaned: the finalizer and the
+   * inventories stay, status and a Warning event name the objects not
+   * removed, and the teardown is retried.
+   */
   async #finalize(stageSet: StageSet, log: Logger): Promise<ProcessResult> {
     if (!(stageSet.metadata.finalizers ?? []).includes(FINALIZER)) return;
-    const tenant = await tenantClient(this.#deps.client, stageSet).catch(() => ({ client: this.#deps.client, close: () => {} }));
+    const changes = new ChangeSet();
+    let tenant: Awaited<ReturnType<typeof tenantClient>> | undefined;
     try {
+      tenant = await tenantClient(this.#deps.client, stageSet);
       const pruneByStage = new Map((stageSet.spec.stages ?? []).map((s) => [s.name, s.prune ?? true]));
       const result = await teardown({ client: tenant.client, inventoryClient: this.#deps.client, stageSet: refOfStageSet(stageSet), pruneByStage });
+      for (const ref of result.deleted) changes.add(ref, "deleted");
+      for (const { ref, reason } of result.kept) changes.add(ref, "kept", reason);
       log.info({ stages: result.stages, deleted: result.deleted.length, kept: result.kept.length }, "torn down");
+    } catch (err) {
+      return this.#teardownBlocked(stageSet, log, asStageSetError(err), changes);
     } finally {
-      tenant.close();
+      tenant?.close();
     }
     await this.#deps.client.patch(
       refOf(stageSet),
@@ -318,7 +400,43 @@ export class StageSetReconciler {
     return;
   }
 
-  /** Events and the reconcile counter on every Ready transition (and on a new failure message). */
+  async #teardownBlocked(stageSet: StageSet, log: Logger, failure: StageSetError, changes: ChangeSet): Promise<ProcessResult> {
+    const remaining = await listInventories(this.#deps.client, refOfStageSet(stageSet)).catch(() => new Map());
+    const refs = [...remaining.values()].flatMap((state) => state.entries.map((e: { id: string; v: string }) => refFromId(e.id, e.v)));
+    const listed = refs.slice(0, 10).map(describeObject).join(", ");
+    const more = refs.length > 10 ? ` and ${refs.length - 10} more` : "";
+    const message =
+      `deletion blocked, objects kept: ${failure.message}; ` +
+      (refs.length > 0 ? `not removed: ${listed}${more}. ` : "") +
+      `Fix the identity (spec.serviceAccountName / spec.kubeConfig) to let the teardown finish, or remove the finalizer ${FINALIZER} to leave the objects in place`;
+    log.warn({ reason: failure.reason, notRemoved: refs.length, err: failure.message }, "teardown failed; keeping the finalizer and the inventory");
+    const options = this.#deps.options;
+    const status: StageSetStatus = structuredClone(stageSet.status ?? {});
+    const before = findCondition(status.conditions, "Ready");
+    status.conditions = applyOutcome(status.conditions ?? [], { ready: "False", reason: failure.reason, message }, stageSet.metadata.generation, options.runbookBaseUrl, this.#now);
+    await new StatusWriter(this.#deps.client, stageSet).write(status).catch((err: unknown) => log.debug({ err: String(err) }, "status write failed"));
+    this.#reportChanges(stageSet, changes, log, failure);
+    if (before?.message !== status.conditions.find((c) => c.type === "Ready")?.message) this.#deps.events.warning(stageSet, "TeardownFailed", message);
+    let retry = options.defaultIntervalMs;
+    try {
+      retry = intervalsOf(stageSet, options.defaultIntervalMs).retry;
+    } catch {
+      // an invalid interval does not hold the teardown back
+    }
+    return { requeueAfterMs: this.#jitter(retry) };
+  }
+
+  /**
+   * Logs what a run changed and emits one Normal event summarizing it
+   * (`created 3, configured 1, pruned 2`); a run that changed nothing is silent.
+   */
+  #reportChanges(stageSet: StageSet, changes: ChangeSet, log: Logger, failure: StageSetError | undefined): void {
+    const summary = changes.summary();
+    if (!summary) return;
+    log.info({ changes: changes.describeChanges(), ...(failure ? { failedWith: failure.reason } : {}) }, `changes: ${summary}`);
+    this.#deps.events.normal(stageSet, "Changes", failure ? `${summary} (before the run failed)` : summary);
+  }
+
   /**
    * The reconcile counter, and an event on every Ready transition (or new
    * failure message): `Succeeded`; `StageFailed` for any failure inside a
@@ -335,16 +453,10 @@ export class StageSetReconciler {
   }
 }
 
-/**
- * A forced run: the force token equals the reconcile request and that
- * request has not been handled yet (once handled, the StageSet is suspended
- * again).
- */
-function forcedOnce(stageSet: StageSet): boolean {
-  const annotations = stageSet.metadata.annotations ?? {};
-  const token = annotations[Annotations.forceReconcile];
-  return token !== undefined && token === annotations[Annotations.requestedAt] && token !== stageSet.status?.lastHandledReconcileAt;
-}
+/** How soon a superseded run starts again (the watch event has usually queued it already). */
+const SUPERSEDED_REQUEUE_MS = 1_000;
+/** How often verify re-reads a stage's objects: under a second, so a healthy stage moves on at once. */
+const DEFAULT_HEALTH_POLL_MS = 500;
 
 /** Failures raised inside a stage (their event is `StageFailed`). */
 const failedInStage = new WeakSet<StageSetError>();
@@ -359,7 +471,11 @@ interface RunState {
   steadyState: boolean;
   log: Logger;
   signal: AbortSignal;
+  /** Aborts a verify wait on shutdown or when newer input supersedes the run. */
+  waitSignal: AbortSignal;
   resolved: ResolvedSource[];
+  /** Every write of the run, across stages. */
+  changes: ChangeSet;
 }
 
 function waiting(reason: Reason, message: string): Outcome {
@@ -370,28 +486,21 @@ function stalled(reason: Reason, message: string): Outcome {
   return { ready: "False", reason, message, stalled: true };
 }
 
+/** True for a throw that is not one of our typed failures nor an API server answer: a bug, logged at error. */
+function unexpected(err: unknown): boolean {
+  return !(err instanceof StageSetError) && !(err instanceof KubeApiError);
+}
+
 /** Wraps unexpected errors so every failure carries a reason and names the stage. */
 function asStageSetError(err: unknown, stage?: string): StageSetError {
   const named = (message: string) => (stage && !message.includes(`stage "${stage}"`) ? `stage "${stage}": ${message}` : message);
   if (err instanceof StageSetError) {
     if (named(err.message) === err.message) return err;
-    return new StageSetError(err.reason, named(err.message), { cause: err, terminal: err.terminal });
+    const wrapped = new StageSetError(err.reason, named(err.message), { cause: err, terminal: err.terminal });
+    if (err.requeueAfterMs !== undefined) wrapped.requeueAfterMs = err.requeueAfterMs;
+    return wrapped;
   }
   return new StageSetError(Reasons.StageFailed, named(errorMessage(err)), { cause: err });
-}
-
-/**
- * A run is steady-state when the last one succeeded for this generation and
- * every source is still at the revision it applied: then only drift can
- * change anything, and progress is not published stage by stage.
- */
-function isSteadyState(stageSet: StageSet, resolved: ResolvedSource[]): boolean {
-  const status = stageSet.status;
-  if (!status) return false;
-  const ready = findCondition(status.conditions, "Ready");
-  if (ready?.status !== "True" || status.observedGeneration !== stageSet.metadata.generation) return false;
-  const stages = status.stages ?? [];
-  return resolved.every((r, i) => stages[i]?.appliedRevision === r.artifact.revision && stages[i]?.phase === "Ready");
 }
 
 /** One status entry per spec stage, keeping what is known of stages that stay. */
@@ -402,24 +511,12 @@ function initialStageStatuses(stages: Stage[], previous: StageStatus[] | undefin
   });
 }
 
-function intervalsOf(stageSet: StageSet, defaultIntervalMs: number): { next: number; retry: number } {
-  const parse = (value: string | undefined, field: string, fallback: number) => {
-    if (!value) return fallback;
-    try {
-      return parseDuration(value, field);
-    } catch (err) {
-      throw new InvalidSpecError(errorMessage(err));
-    }
-  };
-  const interval = parse(stageSet.spec.interval, "spec.interval", defaultIntervalMs);
-  const retry = parse(stageSet.spec.retryInterval, "spec.retryInterval", interval);
-  const drift = parse(stageSet.spec.driftDetectionInterval, "spec.driftDetectionInterval", interval);
-  return { next: Math.min(interval, drift), retry };
-}
-
-
 function refOf(stageSet: StageSet) {
   return { apiVersion: stageSet.apiVersion, kind: stageSet.kind, namespace: namespaceOf(stageSet), name: nameOf(stageSet) };
+}
+
+function keyOf(stageSet: StageSet): string {
+  return `${namespaceOf(stageSet)}/${nameOf(stageSet)}`;
 }
 
 function namespaceOf(stageSet: StageSet): string {

@@ -1,5 +1,6 @@
 import type { KubeObject, Stage, StageSet, StageStatus } from "../api/types.js";
-import type { ChangeSet } from "../apply/engine.js";
+import { ChangeSet } from "../apply/change-set.js";
+import type { ApplyResult } from "../apply/engine.js";
 import type { AppliedStateMemo } from "../apply/drift.js";
 import { objectId, placeObject } from "../apply/objects.js";
 import { syncStage } from "../apply/stage.js";
@@ -31,6 +32,10 @@ export interface StageRunContext {
   builds?: BuildCache;
   log: Logger;
   signal: AbortSignal;
+  /** Aborts the verify wait (shutdown, or newer input: a SupersededError); default `signal`. */
+  waitSignal?: AbortSignal;
+  /** Records every write of the stage as it happens (kept by the caller when the stage throws). */
+  changes?: ChangeSet;
   /** Publishes the stage's phase as it moves (Applying, Pruning, Verifying). */
   onPhase(phase: StageStatus["phase"], message?: string): Promise<void>;
   healthPollIntervalMs: number;
@@ -39,7 +44,8 @@ export interface StageRunContext {
 }
 
 export interface StageRunResult {
-  changeSet: ChangeSet;
+  apply: ApplyResult;
+  changes: ChangeSet;
   pruned: number;
   entriesCount: number;
   shards: number;
@@ -47,14 +53,16 @@ export interface StageRunResult {
 
 /**
  * One stage, in the order the documentation describes it: fetch the
- * artifact, build, apply and prune what left (recorded in the stage's
- * inventory), verify. Each step throws the typed
- * error whose reason the StageSet will show; nothing applied before a failure
- * is undone.
+ * artifact, build, apply, verify, then prune what left (CONTRACT
+ * "Decisions": prune after verify), all recorded in the stage's inventory.
+ * Objects a conflict policy skipped (KeepExisting) are not waited on. Each
+ * step throws the typed error whose reason the StageSet will show; nothing
+ * applied before a failure is undone, and `ctx.changes` keeps what was done.
  */
 export async function runStage(ctx: StageRunContext): Promise<StageRunResult> {
   const objects = await fetchAndBuild(ctx);
   await ctx.onPhase("Applying");
+  const changes = ctx.changes ?? new ChangeSet();
   const synced = await syncStage({
     client: ctx.tenant,
     inventoryClient: ctx.inventory,
@@ -65,15 +73,25 @@ export async function runStage(ctx: StageRunContext): Promise<StageRunResult> {
     mode: ctx.inventoryMode,
     shardCap: ctx.inventoryShardCap,
     memo: ctx.memo,
+    changes,
+    beforePrune: async (applied) => {
+      await ctx.onPhase("Verifying");
+      const skipped = new Set(applied.entries.filter((e) => e.action === "skipped").map((e) => e.id));
+      await verify(ctx, applied.applied.filter((o) => !skipped.has(objectId(o))));
+    },
     onPrune: () => ctx.onPhase("Pruning"),
     ...(ctx.laterStageIds ? { keep: ctx.laterStageIds } : {}),
   });
   if (synced.prune.pruned.length > 0) {
     ctx.log.info({ stage: ctx.stage.name, pruned: synced.prune.pruned.map(describe) }, "pruned objects that left the stage");
   }
-  await ctx.onPhase("Verifying");
-  await verify(ctx, synced.changeSet.applied);
-  return { changeSet: synced.changeSet, pruned: synced.prune.pruned.length, entriesCount: synced.entries.length, shards: synced.shards };
+  return {
+    apply: synced.apply,
+    changes: synced.changes,
+    pruned: synced.prune.pruned.length,
+    entriesCount: synced.entries.length,
+    shards: synced.shards,
+  };
 }
 
 /**
@@ -113,7 +131,7 @@ async function verify(ctx: StageRunContext, applied: KubeObject[]): Promise<void
     readyChecks: ctx.stage.readyChecks,
     timeoutMs: resolveStageTimeout(ctx.stageSet.spec, ctx.stage),
     intervalMs: ctx.healthPollIntervalMs,
-    signal: ctx.signal,
+    signal: ctx.waitSignal ?? ctx.signal,
     fetch: (targets, signal) => fetchLiveObjects(ctx.tenant, targets, defaultNamespace, signal),
     onProgress: (health) => {
       const message = waitingFor(health);
