@@ -31,7 +31,7 @@ export class FakeClock implements Clock {
   #seq = 0;
   readonly #autoAdvance: boolean;
   readonly #pending: Pending[] = [];
-  #watchers: { count: number; resolve: () => void }[] = [];
+  #watchers: { ready: () => boolean; resolve: () => void }[] = [];
   /** Every sleep asked for, in ms, in order (timers not included). */
   readonly sleeps: number[] = [];
 
@@ -95,22 +95,33 @@ export class FakeClock implements Clock {
   /**
    * Resolves once at least `count` sleeps are pending, i.e. once that many
    * loops (which may do real I/O between sleeps) are parked on this clock.
+   * `count` may be a function, re-read as loops end (return fewer then).
+   * Rejects after `realTimeoutMs` of real time, naming how many are parked.
    */
-  whenSleeping(count = 1, realTimeoutMs = 30_000): Promise<void> {
-    if (this.sleeping >= count) return Promise.resolve();
+  whenSleeping(count: number | (() => number) = 1, realTimeoutMs = 30_000): Promise<void> {
+    const wanted = typeof count === "number" ? () => count : count;
+    if (this.sleeping >= wanted()) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      // A guard, not a sleep: fails a test whose loop ended or hung instead of parking on the clock.
-      const guard = setTimeout(
-        () => reject(new Error(`expected ${count} loops sleeping on the fake clock, ${this.sleeping} are (after ${realTimeoutMs}ms of real time)`)),
-        realTimeoutMs,
-      );
-      this.#watchers.push({
-        count,
+      const done = () => {
+        clearTimeout(guard);
+        clearInterval(recheck);
+        this.#watchers = this.#watchers.filter((w) => w !== watcher);
+      };
+      const watcher = {
+        ready: () => this.sleeping >= wanted(),
         resolve: () => {
-          clearTimeout(guard);
+          done();
           resolve();
         },
-      });
+      };
+      // A guard, not a sleep: fails a test whose loop ended or hung instead of parking on the clock.
+      const guard = setTimeout(() => {
+        done();
+        reject(new Error(`expected ${wanted()} loops sleeping on the fake clock, ${this.sleeping} are (after ${realTimeoutMs}ms of real time)`));
+      }, realTimeoutMs);
+      // A loop that ends never sleeps again; notice a count function that drops.
+      const recheck = setInterval(() => this.#notifyWatchers(), 5);
+      this.#watchers.push(watcher);
     });
   }
 
@@ -153,9 +164,11 @@ export class FakeClock implements Clock {
    * Runs `loops` clock-driven loops for `ms` of fake time: each round waits
    * until all of them are parked in a sleep, then moves to the next due time.
    * For code that does real I/O between sleeps (a leader elector talking to an
-   * API server). `until` ends the run early when it holds after a round.
+   * API server). `until` ends the run early when it holds after a round (time
+   * then stays where that round left it). `loops` may be a function, for
+   * loops that can end during the run.
    */
-  async run(ms: number, loops: number, until?: () => boolean): Promise<void> {
+  async run(ms: number, loops: number | (() => number), until?: () => boolean): Promise<void> {
     const end = this.#now + ms;
     for (;;) {
       await this.whenSleeping(loops);
@@ -192,11 +205,7 @@ export class FakeClock implements Clock {
   }
 
   #notifyWatchers(): void {
-    const sleeping = this.sleeping;
-    const ready = this.#watchers.filter((w) => w.count <= sleeping);
-    if (ready.length === 0) return;
-    this.#watchers = this.#watchers.filter((w) => w.count > sleeping);
-    for (const w of ready) w.resolve();
+    for (const w of this.#watchers.filter((w) => w.ready())) w.resolve();
   }
 }
 

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { parseDuration } from "../../api/duration.js";
 import { Annotations, API_VERSION, STAGESET_KIND, type Stage, type StageSet } from "../../api/types.js";
 import { WAITING_REASONS, type Reason } from "../../errors.js";
@@ -8,6 +7,8 @@ import { DIRECT_SOURCE_KINDS, EXTERNAL_ARTIFACT_KIND, FLUX_SOURCE_API_VERSION } 
 import { UsageError } from "../errors.js";
 import { StageSetNotFoundError, describeStageSet, selectStages } from "../stageset-input.js";
 import { readyCondition } from "../status-view.js";
+import { systemClock } from "../../util/clock.js";
+import { pollUntil } from "../../util/poll.js";
 import type { CommandContext } from "./context.js";
 
 /**
@@ -101,33 +102,38 @@ async function requestSourceReconcile(ctx: CommandContext, client: KubeClient, s
  * (throws with the Ready message). Prints each stage's phase as it changes.
  */
 async function waitUntilHandled(ctx: CommandContext, client: KubeClient, ref: ObjectRef, token: string, timeoutMs: number, timeoutText: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
   const shown = new Map<string, string>();
   let last: StageSet | undefined;
-  for (;;) {
-    last = await client.get<StageSet>(ref);
-    if (!last) throw new ReconcileWaitError(`StageSet ${ref.namespace}/${ref.name} was deleted while waiting`);
-    if (last.status?.lastHandledReconcileAt === token) {
+  await pollUntil(
+    systemClock,
+    {
+      timeoutMs,
+      intervalMs: POLL_INTERVAL_MS,
+      onTimeout: () => {
+        const ready = last && readyCondition(last);
+        const state = last?.status?.lastHandledReconcileAt === token
+          ? `it is still ${ready ? `${ready.status === "False" ? "not Ready" : "in progress"} (${ready.reason}): ${ready.message}` : "without a Ready condition"}`
+          : "the controller has not picked the request up (is it running and watching this namespace?)";
+        return new ReconcileWaitError(`timed out after ${timeoutText} waiting for StageSet ${ref.namespace}/${ref.name}: ${state}`);
+      },
+    },
+    async () => {
+      last = await client.get<StageSet>(ref);
+      if (!last) throw new ReconcileWaitError(`StageSet ${ref.namespace}/${ref.name} was deleted while waiting`);
+      if (last.status?.lastHandledReconcileAt !== token) return undefined;
       printStageProgress(ctx, last, shown);
       const ready = readyCondition(last);
       const current = last.status.observedGeneration === last.metadata.generation;
       if (current && ready?.status === "True") {
         ctx.io.out(`StageSet ${ref.namespace}/${ref.name} is Ready: ${ready.message}\n`);
-        return;
+        return true;
       }
       if (current && ready?.status === "False" && !WAITING_REASONS.has(ready.reason as Reason)) {
         throw new ReconcileWaitError(`StageSet ${ref.namespace}/${ref.name} is not Ready (${ready.reason}): ${ready.message}`);
       }
-    }
-    if (Date.now() >= deadline) {
-      const ready = readyCondition(last);
-      const state = last.status?.lastHandledReconcileAt === token
-        ? `it is still ${ready ? `${ready.status === "False" ? "not Ready" : "in progress"} (${ready.reason}): ${ready.message}` : "without a Ready condition"}`
-        : "the controller has not picked the request up (is it running and watching this namespace?)";
-      throw new ReconcileWaitError(`timed out after ${timeoutText} waiting for StageSet ${ref.namespace}/${ref.name}: ${state}`);
-    }
-    await sleep(POLL_INTERVAL_MS);
-  }
+      return undefined;
+    },
+  );
 }
 
 function printStageProgress(ctx: CommandContext, stageSet: StageSet, shown: Map<string, string>): void {
