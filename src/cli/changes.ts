@@ -13,6 +13,12 @@ export interface ObjectChange {
   merged: KubeObject;
   /** Why an object is recreated or kept (the API server's refusal). */
   note?: string;
+  /**
+   * Why a created object is shown as rendered rather than as the API server's
+   * dry run would return it: its kind is installed by a CRD the rollout
+   * applies first (in this stage or an earlier one).
+   */
+  notDryRun?: string;
 }
 
 /** What a reconcile would do to one stage. */

@@ -79,7 +79,7 @@ function objectSection(change: ObjectChange, options: DiffReportOptions): { line
     const why = change.kind === "kept" ? `unchanged: kept as it is by the conflict policy${change.note ? ` (${change.note})` : ""}` : "unchanged";
     return { lines: [paint("hunk", `@@ ${name} (${why}) @@`), ...after.map((text) => ` ${hideFingerprints(text)}`)], changed: false };
   }
-  const label = change.kind === "create" ? " (created)" : change.kind === "recreate" ? ` (recreated${change.note ? `: ${change.note}` : ""})` : "";
+  const label = change.kind === "create" ? (change.notDryRun ? ` (created, ${change.notDryRun})` : " (created)") : change.kind === "recreate" ? ` (recreated${change.note ? `: ${change.note}` : ""})` : "";
   const hunks = hasChanges(script) ? toHunks(script) : [];
   const lines: string[] = [];
   if (hunks.length === 0) lines.push(paint("hunk", `@@ ${name}${label} @@`));

@@ -4,6 +4,7 @@ import type { StageChanges } from "../changes.js";
 import { clientSideChanges } from "../client-diff.js";
 import { painter, useColor, type ColorMode } from "../color.js";
 import { renderDiffReport } from "../diff-report.js";
+import { EarlierStageCrds } from "../earlier-stage-kinds.js";
 import { ExitCode } from "../errors.js";
 import { serverSideChanges } from "../server-diff.js";
 import { targetClient } from "../target.js";
@@ -22,6 +23,8 @@ export interface DiffFlags extends RenderFlags {
 /**
  * `diff NAME | -f FILE`: what a reconcile would change, against the live
  * cluster. Exits 1 when anything would change (unless `--exit-code=false`).
+ * Objects whose kind a CRD of an earlier stage installs, on a cluster that
+ * does not serve it yet (a first install), are shown as created, as rendered.
  */
 export async function runDiff(ctx: CommandContext, name: string | undefined, flags: DiffFlags): Promise<number> {
   let target: Awaited<ReturnType<typeof targetClient>> | undefined;
@@ -38,12 +41,15 @@ export async function runDiff(ctx: CommandContext, name: string | undefined, fla
     // StageInventory objects live beside the StageSet, even when the stages apply to a remote cluster.
     const inventory = ctx.connection.client();
     const changes: StageChanges[] = [];
+    // On a first install the kinds earlier stages' CRDs define are not served yet: their objects show as created.
+    const earlier = new EarlierStageCrds();
     for (const stage of rendered) {
       changes.push(
         flags.serverSide
-          ? await serverSideChanges(client, inventory, stageSet, stage, flags.inventoryMode)
-          : await clientSideChanges(client, inventory, stageSet, stage, flags.inventoryMode),
+          ? await serverSideChanges(client, inventory, stageSet, stage, flags.inventoryMode, earlier)
+          : await clientSideChanges(client, inventory, stageSet, stage, flags.inventoryMode, earlier),
       );
+      earlier.addStage(stage.stage.name, stage.objects);
     }
     const report = renderDiffReport(changes, {
       showSecrets: flags.showSecrets,
