@@ -1,8 +1,8 @@
 import { createInterface } from "node:readline";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { KubeObject } from "../api/types.js";
-import { Discovery, groupVersionPath, type ResourceInfo } from "./discovery.js";
-import { isNotFound, KubeApiError } from "./errors.js";
+import { crdGroupOf, Discovery, groupVersionPath, isUnservedPath, type ResourceInfo } from "./discovery.js";
+import { isNotFound, KindNotFoundError, KubeApiError } from "./errors.js";
 import { parseRemoteKubeConfig, type RemoteKubeConfigOptions } from "./kubeconfig.js";
 import { Transport, WRITE_VERBS, type Identity, type RequestSpec, type RequestStats, type Verb } from "./transport.js";
 
@@ -168,8 +168,22 @@ export class KubeClient {
     this.#transport.close();
   }
 
+  /**
+   * Where the API server serves `kind` of `apiVersion` (cached discovery, see
+   * {@link Discovery}). Throws KindNotFoundError when it does not serve it.
+   */
   resourceFor(apiVersion: string, kind: string): Promise<ResourceInfo> {
     return this.#discovery.resourceFor(apiVersion, kind);
+  }
+
+  /**
+   * The apiVersions of `group` ("" for core) that serve `kind`, preferred
+   * version first; empty when none does. For reading an object through
+   * another version than the one it was recorded with (prune of a version a
+   * CRD stopped serving). Throws the KubeApiError of a failed discovery request.
+   */
+  servedVersions(group: string, kind: string): Promise<string[]> {
+    return this.#discovery.servedVersions(group, kind);
   }
 
   /** Drops the discovery cache. */
@@ -177,13 +191,51 @@ export class KubeClient {
     this.#discovery.invalidate();
   }
 
+  /**
+   * Runs `send` with where `kind` is served. When the answer is "no such
+   * path" (the cached kind is no longer served there: its CRD was deleted,
+   * re-created with another scope, or stopped serving the version), forgets
+   * the group version, discovers it again and sends once more; when the kind
+   * is not served any more that is a KindNotFoundError instead of a 404, so
+   * callers tell "the object is gone" from "its kind is gone".
+   */
+  async #withKind<T>(apiVersion: string, kind: string, send: (info: ResourceInfo) => Promise<T>): Promise<T> {
+    const info = await this.resourceFor(apiVersion, kind);
+    try {
+      return await send(info);
+    } catch (err) {
+      if (!isUnservedPath(err)) throw err;
+      this.#discovery.forget(apiVersion);
+      const fresh = await this.resourceFor(apiVersion, kind);
+      try {
+        return await send(fresh);
+      } catch (again) {
+        // Discovery lists the kind but the API server does not route it yet
+        // (a CRD between discovery and its handler): not served.
+        if (isUnservedPath(again)) {
+          this.#discovery.forget(apiVersion);
+          throw new KindNotFoundError(apiVersion, kind);
+        }
+        throw again;
+      }
+    }
+  }
+
+  /** After a write to a CustomResourceDefinition, what discovery knew of its group is stale. */
+  #afterWrite(ref: { apiVersion: string; kind: string; name: string; spec?: unknown }, dryRun: boolean | undefined): void {
+    if (dryRun) return;
+    const group = crdGroupOf(ref);
+    if (group !== undefined) this.#discovery.forgetGroup(group);
+  }
+
   async get<T extends KubeObject = KubeObject>(
     ref: ObjectRef,
     options: { subresource?: string; timeoutMs?: number } = {},
   ): Promise<T | undefined> {
-    const info = await this.resourceFor(ref.apiVersion, ref.kind);
     try {
-      return await this.#call<T>(info, "get", "GET", ref, { subresource: options.subresource, timeoutMs: options.timeoutMs });
+      return await this.#withKind(ref.apiVersion, ref.kind, (info) =>
+        this.#call<T>(info, "get", "GET", ref, { subresource: options.subresource, timeoutMs: options.timeoutMs }),
+      );
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -196,8 +248,7 @@ export class KubeClient {
     kind: string,
     options: ListOptions = {},
   ): Promise<ObjectList<T>> {
-    const info = await this.resourceFor(apiVersion, kind);
-    const raw = await this.#transport.json<{ items: T[] | null; metadata: { resourceVersion: string; continue?: string } }>({
+    const raw = await this.#withKind(apiVersion, kind, (info) => this.#transport.json<{ items: T[] | null; metadata: { resourceVersion: string; continue?: string } }>({
       verb: "list",
       method: "GET",
       path: collectionPath(info, options.namespace),
@@ -211,7 +262,7 @@ export class KubeClient {
       operation: `list ${describeCollection(info, options.namespace)}`,
       identity: this.#identity,
       signal: options.signal,
-    });
+    }));
     const items = raw.items ?? [];
     // The API server omits apiVersion/kind on list items.
     for (const item of items) {
@@ -250,8 +301,8 @@ export class KubeClient {
     kind: string,
     options: WatchOptions = {},
   ): AsyncGenerator<WatchEvent<T>, void, undefined> {
-    const info = await this.resourceFor(apiVersion, kind);
-    const spec: RequestSpec = {
+    const timeoutSeconds = options.timeoutSeconds ?? Math.floor(300 * (1 + Math.random()));
+    const specFor = (info: ResourceInfo): RequestSpec => ({
       verb: "watch",
       method: "GET",
       path: collectionPath(info, options.namespace),
@@ -261,15 +312,20 @@ export class KubeClient {
         fieldSelector: options.fieldSelector,
         resourceVersion: options.resourceVersion,
         allowWatchBookmarks: options.allowWatchBookmarks,
-        timeoutSeconds: options.timeoutSeconds ?? Math.floor(300 * (1 + Math.random())),
+        timeoutSeconds,
       },
       operation: `watch ${describeCollection(info, options.namespace)}`,
       identity: this.#identity,
       signal: options.signal,
-    };
+    });
+    let operation = `watch ${kind} (${apiVersion})`;
     let res;
     try {
-      res = await this.#transport.stream(spec);
+      res = await this.#withKind(apiVersion, kind, (info) => {
+        const spec = specFor(info);
+        operation = spec.operation;
+        return this.#transport.stream(spec);
+      });
     } catch (err) {
       if (options.signal?.aborted) return;
       throw err;
@@ -277,7 +333,7 @@ export class KubeClient {
     // A connection that died silently would otherwise hang forever: the
     // server ends every watch after timeoutSeconds, so silence well past
     // that means the peer is gone.
-    const idleLimitMs = (Number(spec.query?.timeoutSeconds) + 60) * 1000;
+    const idleLimitMs = (timeoutSeconds + 60) * 1000;
     res.setTimeout(idleLimitMs, () => res.destroy(new Error(`watch silent for ${idleLimitMs / 1000}s`)));
     const lines = createInterface({ input: res, crlfDelay: Infinity });
     try {
@@ -290,7 +346,7 @@ export class KubeClient {
             status: status.code ?? 500,
             reason: status.reason ?? "Unknown",
             serverMessage: status.message ?? "watch failed",
-            operation: spec.operation,
+            operation,
           });
         }
         if (event.type !== "BOOKMARK") {
@@ -303,7 +359,7 @@ export class KubeClient {
       if (options.signal?.aborted) return;
       if (err instanceof KubeApiError || err instanceof SyntaxError) throw err;
       throw new KubeApiError(
-        { status: 0, reason: "ConnectionFailed", serverMessage: (err as Error).message, operation: spec.operation },
+        { status: 0, reason: "ConnectionFailed", serverMessage: (err as Error).message, operation },
         { cause: err },
       );
     } finally {
@@ -324,17 +380,20 @@ export class KubeClient {
 
   async create<T extends KubeObject = KubeObject>(obj: KubeObject, options: WriteOptions = {}): Promise<T> {
     const ref = refOf(obj);
-    const info = await this.resourceFor(ref.apiVersion, ref.kind);
-    return this.#transport.json<T>({
-      verb: "create",
-      method: "POST",
-      path: collectionPath(info, info.namespaced ? requireNamespace(info, ref) : undefined),
-      query: writeQuery(options),
-      body: obj,
-      operation: `create ${describe(info, ref)}`,
-      identity: this.#identity,
-      timeoutMs: options.timeoutMs,
-    });
+    const created = await this.#withKind(ref.apiVersion, ref.kind, (info) =>
+      this.#transport.json<T>({
+        verb: "create",
+        method: "POST",
+        path: collectionPath(info, info.namespaced ? requireNamespace(info, ref) : undefined),
+        query: writeQuery(options),
+        body: obj,
+        operation: `create ${describe(info, ref)}`,
+        identity: this.#identity,
+        timeoutMs: options.timeoutMs,
+      }),
+    );
+    this.#afterWrite({ ...ref, spec: obj.spec }, options.dryRun);
+    return created;
   }
 
   /** PUT: fails with Conflict when `metadata.resourceVersion` is stale. */
@@ -352,54 +411,70 @@ export class KubeClient {
     type: PatchType,
     options: PatchOptions = {},
   ): Promise<T> {
-    const info = await this.resourceFor(ref.apiVersion, ref.kind);
-    return this.#call<T>(info, "patch", "PATCH", ref, {
-      subresource: options.subresource,
-      query: writeQuery(options),
-      body,
-      contentType: PATCH_CONTENT_TYPES[type],
-      timeoutMs: options.timeoutMs,
-    });
+    const patched = await this.#withKind(ref.apiVersion, ref.kind, (info) =>
+      this.#call<T>(info, "patch", "PATCH", ref, {
+        subresource: options.subresource,
+        query: writeQuery(options),
+        body,
+        contentType: PATCH_CONTENT_TYPES[type],
+        timeoutMs: options.timeoutMs,
+      }),
+    );
+    this.#afterWrite(ref, options.dryRun);
+    return patched;
   }
 
-  /** Returns false when the object was already gone. */
+  /**
+   * Returns false when the object was already gone. Throws KindNotFoundError
+   * when its kind is not served (then no object of it can be deleted through
+   * `ref.apiVersion`).
+   */
   async delete(ref: ObjectRef, options: DeleteOptions = {}): Promise<boolean> {
-    const info = await this.resourceFor(ref.apiVersion, ref.kind);
     const body: Record<string, unknown> = { apiVersion: "v1", kind: "DeleteOptions" };
     if (options.propagationPolicy) body.propagationPolicy = options.propagationPolicy;
     if (options.preconditions) body.preconditions = options.preconditions;
     if (options.gracePeriodSeconds !== undefined) body.gracePeriodSeconds = options.gracePeriodSeconds;
     if (options.dryRun) body.dryRun = ["All"];
     try {
-      await this.#call(info, "delete", "DELETE", ref, { body, timeoutMs: options.timeoutMs });
+      await this.#withKind(ref.apiVersion, ref.kind, (info) =>
+        this.#call(info, "delete", "DELETE", ref, { body, timeoutMs: options.timeoutMs }),
+      );
       return true;
     } catch (err) {
       if (isNotFound(err)) return false;
       throw err;
+    } finally {
+      this.#afterWrite(ref, options.dryRun);
     }
   }
 
   async #apply<T extends KubeObject>(obj: KubeObject, options: ApplyOptions, subresource?: string): Promise<T> {
     const ref = refOf(obj);
-    const info = await this.resourceFor(ref.apiVersion, ref.kind);
-    return this.#call<T>(info, "apply", "PATCH", ref, {
-      subresource,
-      query: { ...writeQuery(options), force: options.force ? true : undefined },
-      body: obj,
-      contentType: "application/apply-patch+yaml",
-      timeoutMs: options.timeoutMs,
-    });
+    const applied = await this.#withKind(ref.apiVersion, ref.kind, (info) =>
+      this.#call<T>(info, "apply", "PATCH", ref, {
+        subresource,
+        query: { ...writeQuery(options), force: options.force ? true : undefined },
+        body: obj,
+        contentType: "application/apply-patch+yaml",
+        timeoutMs: options.timeoutMs,
+      }),
+    );
+    this.#afterWrite({ ...ref, spec: obj.spec }, options.dryRun);
+    return applied;
   }
 
   async #put<T extends KubeObject>(obj: KubeObject, options: WriteOptions, subresource?: string): Promise<T> {
     const ref = refOf(obj);
-    const info = await this.resourceFor(ref.apiVersion, ref.kind);
-    return this.#call<T>(info, "update", "PUT", ref, {
-      subresource,
-      query: writeQuery(options),
-      body: obj,
-      timeoutMs: options.timeoutMs,
-    });
+    const updated = await this.#withKind(ref.apiVersion, ref.kind, (info) =>
+      this.#call<T>(info, "update", "PUT", ref, {
+        subresource,
+        query: writeQuery(options),
+        body: obj,
+        timeoutMs: options.timeoutMs,
+      }),
+    );
+    this.#afterWrite({ ...ref, spec: obj.spec }, options.dryRun);
+    return updated;
   }
 
   #call<T>(
