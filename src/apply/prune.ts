@@ -27,11 +27,30 @@ export const PRUNE_DISABLED = "disabled";
 
 export type KeepReason = "prune-false" | "prune-disabled-label" | "held-elsewhere" | "kept-by-caller";
 
+/**
+ * An inventory entry given up without deleting its object, because no version
+ * of its kind is served any more (issue 7 point 3: never silently; the caller
+ * emits a Warning event naming the object, from `message`).
+ */
+export interface DroppedEntry {
+  /** The entry as recorded (its apiVersion is the one it was applied with). */
+  ref: ObjectRef;
+  reason: "kind-not-served";
+  /** Names the object and why it could not be pruned, for the event and log. */
+  message: string;
+}
+
 export interface PruneResult {
-  /** Deleted (deletion requested), in deletion order. */
+  /**
+   * Deleted (deletion requested), in deletion order. A ref carries the
+   * apiVersion the object was read and deleted through: a served version of
+   * its kind when the recorded one is no longer served.
+   */
   pruned: ObjectRef[];
   /** Left in place, with the reason. */
   kept: { ref: ObjectRef; reason: KeepReason }[];
+  /** Entries dropped because their kind is not served in any version (their objects cannot be read or deleted). */
+  dropped: DroppedEntry[];
 }
 
 export interface PruneOptions {
@@ -53,21 +72,33 @@ export interface PruneOptions {
  * first, then CRDs, Namespaces last. An object is left alone when the stage
  * has `prune: false`, when it carries `stages.metio.wtf/prune: disabled`, or
  * when its labels say another stage or StageSet holds it now.
+ *
+ * An object whose recorded apiVersion is no longer served (a CRD that stopped
+ * serving `v1alpha1`) is read and deleted through a served version of the same
+ * group and kind; only when no version serves the kind is its entry given up,
+ * and then it is listed in `dropped` (issue 7 point 3: prune never loses an
+ * object silently). Throws ObjectOperationError when reading or deleting an
+ * object fails (RBACDenied when the identity was refused).
  */
 export async function pruneObjects(options: PruneOptions): Promise<PruneResult> {
-  const result: PruneResult = { pruned: [], kept: [] };
+  const result: PruneResult = { pruned: [], kept: [], dropped: [] };
   if (options.prune === false) {
     result.kept = options.candidates.map((ref) => ({ ref, reason: "prune-false" }));
     return result;
   }
   const ours = managedLabels(options.stageSet, options.stage);
   for (const phase of deletePhases(options.candidates)) {
-    await forEachBounded(phase, options.concurrency ?? 10, async (ref) => {
-      if (options.keep?.has(objectId(ref))) {
-        result.kept.push({ ref, reason: "kept-by-caller" });
+    await forEachBounded(phase, options.concurrency ?? 10, async (recorded) => {
+      if (options.keep?.has(objectId(recorded))) {
+        result.kept.push({ ref: recorded, reason: "kept-by-caller" });
         return;
       }
-      const live = await readForPrune(options, ref);
+      const read = await readForPrune(options, recorded);
+      if ("dropped" in read) {
+        result.dropped.push(read.dropped);
+        return;
+      }
+      const { ref, live } = read;
       if (!live) return;
       if (live.metadata.labels?.[Labels.prune] === PRUNE_DISABLED) {
         result.kept.push({ ref, reason: "prune-disabled-label" });
@@ -109,19 +140,64 @@ function deletePhases(refs: readonly ObjectRef[]): ObjectRef[][] {
   ].filter((phase) => phase.length > 0);
 }
 
-async function readForPrune(options: PruneOptions, ref: ObjectRef): Promise<KubeObject | undefined> {
+/**
+ * Reads a prune candidate: through its recorded apiVersion, else through the
+ * first served version of its group and kind. Returns the ref that reached it
+ * and the live object (undefined: gone), or the dropped entry when no version
+ * of the kind is served. Throws ObjectOperationError for any other failure.
+ */
+async function readForPrune(
+  options: PruneOptions,
+  recorded: ObjectRef,
+): Promise<{ ref: ObjectRef; live: KubeObject | undefined } | { dropped: DroppedEntry }> {
+  const read = async (ref: ObjectRef) => {
+    try {
+      return await retryTransient(() => options.client.get(ref));
+    } catch (err) {
+      if (err instanceof KindNotFoundError) return NOT_SERVED;
+      throw new ObjectOperationError(
+        objectId(ref),
+        `stage "${options.stage}": reading ${describeObject(ref)} before pruning it failed: ${apiServerMessage(err)}`,
+        err,
+      );
+    }
+  };
+  const live = await read(recorded);
+  if (live !== NOT_SERVED) return { ref: recorded, live };
+
+  // The version it was applied with is no longer served: the same object is
+  // still there under the versions its CRD serves now.
+  const group = groupOf(recorded.apiVersion);
+  let versions: string[];
   try {
-    return await retryTransient(() => options.client.get(ref));
+    versions = await retryTransient(() => options.client.servedVersions(group, recorded.kind));
   } catch (err) {
-    // The kind itself is gone (its CRD was deleted): so are its objects.
-    if (err instanceof KindNotFoundError) return undefined;
     throw new ObjectOperationError(
-      objectId(ref),
-      `stage "${options.stage}": reading ${describeObject(ref)} before pruning it failed: ${apiServerMessage(err)}`,
+      objectId(recorded),
+      `stage "${options.stage}": ${describeObject(recorded)} was applied as ${recorded.apiVersion}, which is no longer ` +
+        `served, and finding a served version of ${recorded.kind} failed: ${apiServerMessage(err)}`,
       err,
     );
   }
+  for (const apiVersion of versions) {
+    const ref = { ...recorded, apiVersion };
+    const found = await read(ref);
+    if (found !== NOT_SERVED) return { ref, live: found };
+  }
+  const where = group === "" ? "the core API" : `group ${group}`;
+  return {
+    dropped: {
+      ref: recorded,
+      reason: "kind-not-served",
+      message:
+        `stage "${options.stage}": ${describeObject(recorded)} left the stage but could not be pruned: no version of ` +
+        `kind ${recorded.kind} in ${where} is served any more (it was applied as ${recorded.apiVersion}); its inventory ` +
+        `entry was dropped. If its CustomResourceDefinition is re-installed, delete the object by hand`,
+    },
+  };
 }
+
+const NOT_SERVED = Symbol("kind not served");
 
 /** The objects a stage's inventory records (entries and hybrid mode). */
 export function inventoryRefs(state: StageInventoryState): ObjectRef[] {
@@ -147,27 +223,50 @@ export async function applySetMembers(
   }
   const namespaces = [stageSet.namespace, ...parseNamespaces(annotations[ApplySetKeys.additionalNamespaces])];
   const selector = `${ApplySetKeys.partOf}=${stageApplySetId(stageSet, state.stage)}`;
-  const members: ObjectRef[] = [];
-  for (const k of kinds.values()) {
-    let namespaced: boolean;
-    try {
-      namespaced = (await client.resourceFor(k.apiVersion, k.kind)).namespaced;
-    } catch (err) {
-      if (err instanceof KindNotFoundError) continue;
-      throw err;
-    }
-    for (const namespace of namespaced ? namespaces : [undefined]) {
+  const members = new Map<string, ObjectRef>();
+  for (const recorded of kinds.values()) {
+    const k = await servedKind(client, recorded);
+    // No version of the kind is served: no object of it exists to be listed.
+    if (!k) continue;
+    for (const namespace of k.namespaced ? namespaces : [undefined]) {
       const { items } = await retryTransient(() =>
         client.listAll(k.apiVersion, k.kind, { ...(namespace ? { namespace } : {}), labelSelector: selector }),
       );
       for (const item of items) {
         const ref: ObjectRef = { apiVersion: k.apiVersion, kind: k.kind, name: item.metadata.name! };
         if (item.metadata.namespace) ref.namespace = item.metadata.namespace;
-        members.push(ref);
+        // The same kind may be listed under two versions (recorded and served).
+        if (!members.has(objectId(ref))) members.set(objectId(ref), ref);
       }
     }
   }
-  return members;
+  return [...members.values()];
+}
+
+/**
+ * `k` at its recorded apiVersion when that is served, else at the first
+ * served version of its group and kind; undefined when no version serves it.
+ * Discovery failures other than "not served" are thrown.
+ */
+async function servedKind(
+  client: ApplyClient,
+  k: { apiVersion: string; kind: string },
+): Promise<{ apiVersion: string; kind: string; namespaced: boolean } | undefined> {
+  const at = async (apiVersion: string) => {
+    try {
+      return { apiVersion, kind: k.kind, namespaced: (await client.resourceFor(apiVersion, k.kind)).namespaced };
+    } catch (err) {
+      if (err instanceof KindNotFoundError) return undefined;
+      throw err;
+    }
+  };
+  const own = await at(k.apiVersion);
+  if (own) return own;
+  for (const apiVersion of await retryTransient(() => client.servedVersions(groupOf(k.apiVersion), k.kind))) {
+    const other = await at(apiVersion);
+    if (other) return other;
+  }
+  return undefined;
 }
 
 /**
@@ -242,6 +341,8 @@ export interface TeardownResult {
   stages: string[];
   deleted: ObjectRef[];
   kept: { ref: ObjectRef; reason: KeepReason }[];
+  /** Entries given up because no version of their kind is served (see {@link PruneResult.dropped}). */
+  dropped: DroppedEntry[];
 }
 
 /**
@@ -258,7 +359,7 @@ export async function teardown(options: TeardownOptions): Promise<TeardownResult
   const states = [...(await listInventories(inventoryClient, stageSet)).values()]
     .filter((s) => !options.onlyStages || options.onlyStages.has(s.stage))
     .sort((a, b) => b.position - a.position);
-  const result: TeardownResult = { stages: [], deleted: [], kept: [] };
+  const result: TeardownResult = { stages: [], deleted: [], kept: [], dropped: [] };
   for (const state of states) {
     const refs = state.entries.length > 0 ? inventoryRefs(state) : await applySetMembers(client, stageSet, state);
     const pruned = await pruneObjects({
@@ -279,6 +380,7 @@ export async function teardown(options: TeardownOptions): Promise<TeardownResult
     result.stages.push(state.stage);
     result.deleted.push(...pruned.pruned);
     result.kept.push(...pruned.kept);
+    result.dropped.push(...pruned.dropped);
   }
   return result;
 }
