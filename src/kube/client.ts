@@ -197,9 +197,16 @@ export class KubeClient {
    * re-created with another scope, or stopped serving the version), forgets
    * the group version, discovers it again and sends once more; when the kind
    * is not served any more that is a KindNotFoundError instead of a 404, so
-   * callers tell "the object is gone" from "its kind is gone".
+   * callers tell "the object is gone" from "its kind is gone". A request for
+   * a subresource the kind does not have (`status` of a CRD without one) gets
+   * the same answer as an unserved path; it ends with the API server's 404.
    */
-  async #withKind<T>(apiVersion: string, kind: string, send: (info: ResourceInfo) => Promise<T>): Promise<T> {
+  async #withKind<T>(
+    apiVersion: string,
+    kind: string,
+    send: (info: ResourceInfo) => Promise<T>,
+    subresource?: string,
+  ): Promise<T> {
     const info = await this.resourceFor(apiVersion, kind);
     try {
       return await send(info);
@@ -212,7 +219,7 @@ export class KubeClient {
       } catch (again) {
         // Discovery lists the kind but the API server does not route it yet
         // (a CRD between discovery and its handler): not served.
-        if (isUnservedPath(again)) {
+        if (isUnservedPath(again) && !subresource) {
           this.#discovery.forget(apiVersion);
           throw new KindNotFoundError(apiVersion, kind);
         }
@@ -235,6 +242,7 @@ export class KubeClient {
     try {
       return await this.#withKind(ref.apiVersion, ref.kind, (info) =>
         this.#call<T>(info, "get", "GET", ref, { subresource: options.subresource, timeoutMs: options.timeoutMs }),
+        options.subresource,
       );
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -419,6 +427,7 @@ export class KubeClient {
         contentType: PATCH_CONTENT_TYPES[type],
         timeoutMs: options.timeoutMs,
       }),
+      options.subresource,
     );
     this.#afterWrite(ref, options.dryRun);
     return patched;
@@ -458,6 +467,7 @@ export class KubeClient {
         contentType: "application/apply-patch+yaml",
         timeoutMs: options.timeoutMs,
       }),
+      subresource,
     );
     this.#afterWrite({ ...ref, spec: obj.spec }, options.dryRun);
     return applied;
@@ -472,6 +482,7 @@ export class KubeClient {
         body: obj,
         timeoutMs: options.timeoutMs,
       }),
+      subresource,
     );
     this.#afterWrite({ ...ref, spec: obj.spec }, options.dryRun);
     return updated;
