@@ -62,6 +62,10 @@ describe("stagesetctl diff previews a first install", { concurrency: true }, () 
         assert.match(diff.stdout, new RegExp(`^@@ Widget\\.${group} ${namespace}/${name} \\(created, ${marker}, so the API server cannot check it yet\\) @@\\n(\\+.*\\n)*\\+  size: ${size}\\n`, "m"), `${mode}: ${name}`);
       }
     }
+    // With --stage the crds stage is not rendered, so its CRD is unknown: the message says so.
+    const onlyOperator = await runCli(["diff", "platform", "-n", namespace, "--stage", "operator"], { kubeconfig: fixture.cluster.kubeconfigPath });
+    assert.equal(onlyOperator.code, 3, onlyOperator.stdout + onlyOperator.stderr);
+    assert.match(onlyOperator.stderr, /--stage left out the earlier stage\(s\) "crds", whose CustomResourceDefinitions were therefore not considered/);
     assert.equal(await fixture.client.get({ apiVersion: "apiextensions.k8s.io/v1", kind: "CustomResourceDefinition", name: `widgets.${group}` }), undefined, "a diff never writes");
   });
 });

@@ -8,6 +8,9 @@ import { EarlierStageCrds } from "../earlier-stage-kinds.js";
 import { ExitCode } from "../errors.js";
 import { serverSideChanges } from "../server-diff.js";
 import { targetClient } from "../target.js";
+import { StageFailedError } from "../../errors.js";
+import { KindNotFoundError } from "../../kube/errors.js";
+import type { RenderedStage } from "../render.js";
 import { loadAndRender, type RenderFlags } from "./build.js";
 import type { CommandContext } from "./context.js";
 
@@ -44,11 +47,15 @@ export async function runDiff(ctx: CommandContext, name: string | undefined, fla
     // On a first install the kinds earlier stages' CRDs define are not served yet: their objects show as created.
     const earlier = new EarlierStageCrds();
     for (const stage of rendered) {
-      changes.push(
-        flags.serverSide
-          ? await serverSideChanges(client, inventory, stageSet, stage, flags.inventoryMode, earlier)
-          : await clientSideChanges(client, inventory, stageSet, stage, flags.inventoryMode, earlier),
-      );
+      try {
+        changes.push(
+          flags.serverSide
+            ? await serverSideChanges(client, inventory, stageSet, stage, flags.inventoryMode, earlier)
+            : await clientSideChanges(client, inventory, stageSet, stage, flags.inventoryMode, earlier),
+        );
+      } catch (err) {
+        throw withSkippedStages(err, stageSet, stage.index, rendered);
+      }
       earlier.addStage(stage.stage.name, stage.objects);
     }
     const report = renderDiffReport(changes, {
@@ -63,6 +70,22 @@ export async function runDiff(ctx: CommandContext, name: string | undefined, fla
   } finally {
     target?.close();
   }
+}
+
+/**
+ * A kind the API server does not serve, in a diff whose `--stage` left out
+ * earlier stages: those may install its CRD, so say so (the same error type
+ * and cause, a longer message). Any other error is returned unchanged.
+ */
+function withSkippedStages(err: unknown, stageSet: StageSet, index: number, rendered: readonly RenderedStage[]): unknown {
+  if (!(err instanceof StageFailedError) || !(err.cause instanceof KindNotFoundError)) return err;
+  const renderedIndexes = new Set(rendered.map((r) => r.index));
+  const skipped = stageSet.spec.stages.slice(0, index).filter((_, i) => !renderedIndexes.has(i)).map((s) => `"${s.name}"`);
+  if (skipped.length === 0) return err;
+  const message =
+    `${err.message}. --stage left out the earlier stage(s) ${skipped.join(", ")}, whose CustomResourceDefinitions ` +
+    `were therefore not considered: add them with --stage, or drop --stage, to preview a first install`;
+  return new StageFailedError(message, { cause: err.cause });
 }
 
 /**
