@@ -74,11 +74,14 @@ export function unsetOwnedFields(desired: KubeObject, live: KubeObject, limit = 
   const owned = appliedFieldsOf(live, manager);
   if (!owned) return [];
   const found: string[] = [];
-  walk(owned, desired, "", found, limit, true);
+  walk(owned, desired, live, "", found, limit, true);
   return found;
 }
 
-function walk(node: FieldsV1, desired: Json, path: string, found: string[], limit: number, top: boolean): void {
+// `live` is the live value at the same path: an owned field the desired
+// object sets to null is removed by the apply, so it is drift only while it
+// still has a value (the server keeps recording ownership of a null).
+function walk(node: FieldsV1, desired: Json, live: Json, path: string, found: string[], limit: number, top: boolean): void {
   for (const [element, child] of Object.entries(node)) {
     if (found.length >= limit) return;
     if (element === ".") continue;
@@ -88,22 +91,25 @@ function walk(node: FieldsV1, desired: Json, path: string, found: string[], limi
       if (top && (rest === "apiVersion" || rest === "kind")) continue;
       if (path === "metadata" && IGNORED_METADATA.has(rest)) continue;
       const value = isPlainObject(desired) ? desired[rest] : undefined;
+      const liveValue = isPlainObject(live) ? live[rest] : undefined;
       const at = path ? `${path}.${rest}` : rest;
-      if (value === undefined || value === null) {
+      if (value === undefined || (value === null && liveValue !== undefined && liveValue !== null)) {
         found.push(at);
         continue;
       }
-      walk(child, value, at, found, limit, false);
+      if (value === null) continue;
+      walk(child, value, liveValue, at, found, limit, false);
     } else if (kind === "k:") {
       const key = parseJson(rest);
       const items = Array.isArray(desired) ? desired : [];
       const match = isPlainObject(key) ? items.find((item) => matchesKey(item, key)) : undefined;
+      const liveMatch = isPlainObject(key) && Array.isArray(live) ? live.find((item) => matchesKey(item, key)) : undefined;
       const at = `${path}[${describeKey(key)}]`;
       if (match === undefined) {
         found.push(at);
         continue;
       }
-      walk(child, match, at, found, limit, false);
+      walk(child, match, liveMatch, at, found, limit, false);
     } else if (kind === "v:") {
       const value = parseJson(rest);
       const items = Array.isArray(desired) ? desired : [];
@@ -116,7 +122,7 @@ function walk(node: FieldsV1, desired: Json, path: string, found: string[], limi
         found.push(at);
         continue;
       }
-      walk(child, item, at, found, limit, false);
+      walk(child, item, Array.isArray(live) ? live[index] : undefined, at, found, limit, false);
     }
   }
 }

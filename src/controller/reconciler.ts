@@ -189,9 +189,13 @@ export class StageSetReconciler {
       const failure = asStageSetError(err);
       this.#reportChanges(original, changes, log, failure);
       const inStage = failedInStage.has(failure);
-      if (failure instanceof SupersededError || err instanceof SupersededError) {
-        log.info({ reason: failure.reason, why: failure.message }, "run superseded by newer input; starting again");
-        return await finish(waiting(Reasons.Progressing, failure.message), SUPERSEDED_REQUEUE_MS);
+      // A superseded wait may surface as its own error or as an aborted request inside it.
+      const superseded = run?.signal.aborted && run.signal.reason instanceof SupersededError ? run.signal.reason : undefined;
+      if (superseded) {
+        const where = [...status.stages ?? []].find((s) => s.phase === "Verifying")?.name;
+        const message = where ? `stage "${where}": ${superseded.message}` : superseded.message;
+        log.info({ why: superseded.why }, "run superseded by newer input; starting again");
+        return await finish(waiting(Reasons.Progressing, message), SUPERSEDED_REQUEUE_MS);
       }
       if (WAITING_REASONS.has(failure.reason)) {
         log.info({ reason: failure.reason, err: failure.message }, "run is waiting");
@@ -286,6 +290,12 @@ export class StageSetReconciler {
       }
       if (!quiet) this.#deps.metrics?.stageAppliedTotal.inc(labels);
     } catch (err) {
+      const superseded = run.waitSignal.aborted ? (run.waitSignal.reason as unknown) : undefined;
+      if (superseded instanceof SupersededError) {
+        // Not a failure of this stage: the run starts again with the newer input.
+        stageStatus.message = superseded.message;
+        throw superseded;
+      }
       this.#deps.metrics?.stageReady.set(labelsOf(stageSet, stage), 0);
       const failure = asStageSetError(err, stage.name);
       if (!WAITING_REASONS.has(failure.reason)) stageStatus.phase = "Failed";

@@ -126,6 +126,10 @@ describe("fields our manager owns but the desired object no longer sets", () => 
     const desired = desiredDeployment();
     (desired.spec as Record<string, unknown>).replicas = null;
     assert.deepEqual(unsetOwnedFields(desired, withOwnership(desiredDeployment(), deploymentFields), 5), ["spec.replicas"]);
+    // Once removed, the server still records ownership of the null: not drift again.
+    const removed = withOwnership(desiredDeployment(), deploymentFields);
+    delete (removed.spec as Record<string, unknown>).replicas;
+    assert.deepEqual(unsetOwnedFields(desired, removed, 5), []);
   });
 
   it("matches a port keyed with the server's default protocol when the manifest leaves it out", () => {
