@@ -74,7 +74,7 @@ describe("honest status", { concurrency: true }, () => {
       await waitForReason(client, namespace, "web", "Succeeded", 60_000);
       await publishExternalArtifact(client, namespace, "app", server.add(`${namespace}-app`, { ...configMapFile("new-name", { v: "1" }), ...unschedulable("blocker") }, "r2"));
       const failed = await waitForReason(client, namespace, "web", "HealthCheckFailed", 60_000);
-      assert.match(readyCondition(failed)?.message ?? "", /Deployment .*blocker/);
+      assert.match(readyCondition(failed)?.message ?? "", /Deployment\/.*blocker is InProgress/);
       assert.ok(await client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "new-name" }), "the successor was applied");
       assert.ok(await client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "old-name" }), "the predecessor is kept while the stage is not healthy");
       await publishExternalArtifact(client, namespace, "app", server.add(`${namespace}-app`, configMapFile("new-name", { v: "1" }), "r3"));
