@@ -50,6 +50,8 @@ interface Tracked {
   /** Occurrences not yet written. */
   unwritten: number;
   lastWriteAt: number;
+  /** When the event first happened (the Event's firstTimestamp). */
+  firstSeen: string;
   lastSeen: string;
   timer: Timer | undefined;
 }
@@ -118,6 +120,7 @@ export class EventRecorder {
         count: 1,
         unwritten: 0,
         lastWriteAt: now,
+        firstSeen: new Date(now).toISOString(),
         lastSeen: new Date(now).toISOString(),
         timer: undefined,
       };
@@ -183,7 +186,6 @@ export class EventRecorder {
   async #create(tracked: Tracked): Promise<void> {
     const { ref, type, reason, note } = tracked;
     const written = tracked.count;
-    const first = new Date(this.#clock.now()).toISOString();
     await this.#client.create({
       apiVersion: "v1",
       kind: "Event",
@@ -200,7 +202,7 @@ export class EventRecorder {
       reason,
       message: note,
       count: written,
-      firstTimestamp: first,
+      firstTimestamp: tracked.firstSeen,
       lastTimestamp: tracked.lastSeen,
       source: { component: this.#controller },
       reportingComponent: this.#controller,
