@@ -100,7 +100,7 @@ describe("stagesetctl against a cluster", { concurrency: true }, () => {
       assert.equal(reconcile.code, 0, reconcile.stderr);
       assert.match(reconcile.stdout, /reconcile requested for StageSet .*\/web/);
       assert.match(reconcile.stdout, /stage "app": Ready/);
-      assert.match(reconcile.stdout, /is Ready: applied 1 stage\(s\) at revision v2/);
+      assert.match(reconcile.stdout, new RegExp(`is Ready: applied 1 stage\\(s\\): ${namespace}/app at v2`));
       const handled = await getStageSet(namespace, "web");
       assert.equal(handled?.status?.lastHandledReconcileAt, handled?.metadata.annotations?.["reconcile.fluxcd.io/requestedAt"]);
 
