@@ -37,6 +37,15 @@ export const WAITING_REASONS: ReadonlySet<Reason> = new Set([
 ]);
 
 /**
+ * How soon a run that stopped at a kind the API server does not serve is
+ * retried (StageSetError.requeueAfterMs): the CustomResourceDefinition is
+ * usually on its way (installed by another StageSet or a Helm release, or
+ * being Established), so the run must not wait out `retryInterval` (10m by
+ * default). Issue 7 point 9.
+ */
+export const KIND_NOT_SERVED_REQUEUE_MS = 15_000;
+
+/**
  * The base of every error the pipeline raises on purpose. `reason` is what the
  * StageSet's Ready condition will show; `message` is written for the user and
  * names the stage, field or file at fault and, where there is one, the fix.

@@ -1,4 +1,4 @@
-import { Reasons, StageFailedError, StageSetError } from "../errors.js";
+import { KIND_NOT_SERVED_REQUEUE_MS, Reasons, StageFailedError, StageSetError } from "../errors.js";
 import { isForbidden, KindNotFoundError, KubeApiError } from "../kube/errors.js";
 
 /**
@@ -12,13 +12,7 @@ export class InvalidManifestError extends StageFailedError {
   }
 }
 
-/**
- * How soon a run that stopped at a kind the API server does not serve is
- * retried (StageSetError.requeueAfterMs): the CustomResourceDefinition is
- * usually on its way (installed by another StageSet, a Helm release, or being
- * Established), so the run must not wait out `retryInterval` (10m by default).
- */
-export const KIND_NOT_SERVED_REQUEUE_MS = 15_000;
+export { KIND_NOT_SERVED_REQUEUE_MS };
 
 /**
  * The name the CustomResourceDefinition serving `kind` in `group` has by the

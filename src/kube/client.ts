@@ -1,8 +1,8 @@
 import { createInterface } from "node:readline";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { KubeObject } from "../api/types.js";
-import { crdGroupOf, Discovery, groupVersionPath, isUnservedPath, type ResourceInfo } from "./discovery.js";
-import { isNotFound, KindNotFoundError, KubeApiError } from "./errors.js";
+import { crdGroupOf, Discovery, groupVersionPath, isUnservedPath, kindNotFound, type ResourceInfo } from "./discovery.js";
+import { isNotFound, KubeApiError } from "./errors.js";
 import { parseRemoteKubeConfig, type RemoteKubeConfigOptions } from "./kubeconfig.js";
 import { Transport, WRITE_VERBS, type Identity, type RequestSpec, type RequestStats, type Verb } from "./transport.js";
 
@@ -221,7 +221,7 @@ export class KubeClient {
         // (a CRD between discovery and its handler): not served.
         if (isUnservedPath(again) && !subresource) {
           this.#discovery.forget(apiVersion);
-          throw new KindNotFoundError(apiVersion, kind);
+          throw kindNotFound(apiVersion, kind);
         }
         throw again;
       }

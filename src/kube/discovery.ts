@@ -1,3 +1,4 @@
+import { KIND_NOT_SERVED_REQUEUE_MS } from "../errors.js";
 import { isNotFound, KindNotFoundError, KubeApiError } from "./errors.js";
 import type { Transport } from "./transport.js";
 
@@ -35,6 +36,18 @@ export function parseApiVersion(apiVersion: string): { group: string; version: s
 /** URL prefix of a group version: `/api/v1` or `/apis/apps/v1`. */
 export function groupVersionPath(group: string, version: string): string {
   return group === "" ? `/api/${version}` : `/apis/${group}/${version}`;
+}
+
+/**
+ * The KindNotFoundError for `kind` in `apiVersion`, asking for a short
+ * requeue (`requeueAfterMs`, {@link KIND_NOT_SERVED_REQUEUE_MS}): a kind that
+ * is not served yet usually is soon, so wherever it ends a run, the run is
+ * retried soon rather than after `retryInterval`.
+ */
+export function kindNotFound(apiVersion: string, kind: string): KindNotFoundError {
+  const err = new KindNotFoundError(apiVersion, kind);
+  err.requeueAfterMs = KIND_NOT_SERVED_REQUEUE_MS;
+  return err;
 }
 
 /** `group/version`, or just `version` for the core group. */
@@ -112,7 +125,7 @@ export class Discovery {
     if (cached) return cached;
     const fresh = await this.#refresh(apiVersion);
     const found = fresh.get(kind);
-    if (!found) throw new KindNotFoundError(apiVersion, kind);
+    if (!found) throw kindNotFound(apiVersion, kind);
     return found;
   }
 

@@ -2,6 +2,7 @@
 // makes it forget, and which 404s mean "this path is not served".
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { KIND_NOT_SERVED_REQUEUE_MS } from "../../../src/errors.js";
 import { crdGroupOf, Discovery, isUnservedPath } from "../../../src/kube/discovery.js";
 import { KindNotFoundError, KubeApiError } from "../../../src/kube/errors.js";
 import type { RequestSpec } from "../../../src/kube/transport.js";
@@ -35,7 +36,11 @@ describe("Discovery", () => {
   it("answers a known kind from the cache and asks again for a missing one", async () => {
     const t = new ScriptedTransport();
     const d = new Discovery(t);
-    await assert.rejects(d.resourceFor("example.com/v1", "Widget"), KindNotFoundError);
+    await assert.rejects(d.resourceFor("example.com/v1", "Widget"), (err: unknown) => {
+      assert.ok(err instanceof KindNotFoundError);
+      assert.equal(err.requeueAfterMs, KIND_NOT_SERVED_REQUEUE_MS, "a kind not served yet ends a run with a short requeue");
+      return true;
+    });
     t.served.set("/apis/example.com/v1", widgets());
     const info = await d.resourceFor("example.com/v1", "Widget");
     assert.deepEqual(info, { group: "example.com", version: "v1", kind: "Widget", resource: "widgets", namespaced: true, verbs: ["get", "list"] });
