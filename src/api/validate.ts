@@ -37,7 +37,11 @@ export function validateStageSet(obj: unknown): ValidationIssue[] {
     return issues;
   }
   issues.push(...validateAgainstSchema(obj.spec, stageSetSpecSchema, "spec"));
-  if (isPlainObject(obj.spec)) issues.push(...checkSpecRules(obj.spec, "spec"));
+  if (isPlainObject(obj.spec)) {
+    // A field the schema already refused (a malformed duration, say) is reported once.
+    const reported = new Set(issues.map((i) => i.field));
+    issues.push(...checkSpecRules(obj.spec, "spec").filter((i) => !reported.has(i.field)));
+  }
   return issues;
 }
 

@@ -6,7 +6,7 @@ import { ChangeSet } from "../apply/change-set.js";
 import { AppliedStateMemo } from "../apply/drift.js";
 import { listInventories } from "../apply/inventory.js";
 import { describeObject, refFromId } from "../apply/objects.js";
-import { teardown } from "../apply/prune.js";
+import { teardown, type DroppedEntry } from "../apply/prune.js";
 import { kubeVarSource } from "../build/kube-var-source.js";
 import type { InventoryMode } from "../config/flags.js";
 import { errorMessage, InvalidSpecError, Reasons, StageSetError, WAITING_REASONS, type Reason } from "../errors.js";
@@ -281,6 +281,7 @@ export class StageSetReconciler {
         healthPollIntervalMs: options.healthPollIntervalMs ?? DEFAULT_HEALTH_POLL_MS,
         laterStageIds: () => this.#laterStageIds(run, index, tenant),
       });
+      this.#reportDropped(run.original, result.dropped, run.log);
       Object.assign(stageStatus, { phase: "Ready", message: "", appliedRevision: source.artifact.revision, entriesCount: result.entriesCount, shards: result.shards });
       this.#deps.metrics?.stageReady.set(labelsOf(stageSet, stage), 1);
       if (run.steadyState && result.apply.driftCorrected > 0) {
@@ -340,6 +341,7 @@ export class StageSetReconciler {
     const result = await teardown({ client: tenant, inventoryClient: this.#deps.client, stageSet: refOfStageSet(stageSet), onlyStages: removed });
     for (const ref of result.deleted) changes.add(ref, "deleted");
     for (const { ref, reason } of result.kept) changes.add(ref, "kept", reason);
+    this.#reportDropped(stageSet, result.dropped, log);
     log.info({ stages: result.stages, deleted: result.deleted.length }, "removed stages torn down");
   }
 
@@ -395,6 +397,7 @@ export class StageSetReconciler {
       const result = await teardown({ client: tenant.client, inventoryClient: this.#deps.client, stageSet: refOfStageSet(stageSet), pruneByStage });
       for (const ref of result.deleted) changes.add(ref, "deleted");
       for (const { ref, reason } of result.kept) changes.add(ref, "kept", reason);
+      this.#reportDropped(stageSet, result.dropped, log);
       log.info({ stages: result.stages, deleted: result.deleted.length, kept: result.kept.length }, "torn down");
     } catch (err) {
       return this.#teardownBlocked(stageSet, log, asStageSetError(err), changes);
@@ -434,6 +437,14 @@ export class StageSetReconciler {
       // an invalid interval does not hold the teardown back
     }
     return { requeueAfterMs: this.#jitter(retry) };
+  }
+
+  /** An inventory entry given up (its kind is served in no version) is never silent: a Warning event and a log line name it. */
+  #reportDropped(stageSet: StageSet, dropped: readonly DroppedEntry[], log: Logger): void {
+    for (const entry of dropped) {
+      log.warn({ object: describeObject(entry.ref) }, entry.message);
+      this.#deps.events.warning(stageSet, "PruneFailed", entry.message);
+    }
   }
 
   /**

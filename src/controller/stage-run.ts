@@ -3,6 +3,7 @@ import { ChangeSet } from "../apply/change-set.js";
 import type { ApplyResult } from "../apply/engine.js";
 import type { AppliedStateMemo } from "../apply/drift.js";
 import { objectId, placeObject } from "../apply/objects.js";
+import type { DroppedEntry } from "../apply/prune.js";
 import { syncStage } from "../apply/stage.js";
 import { buildStage, type VarSource } from "../build/index.js";
 import type { InventoryMode } from "../config/flags.js";
@@ -47,6 +48,8 @@ export interface StageRunResult {
   apply: ApplyResult;
   changes: ChangeSet;
   pruned: number;
+  /** Inventory entries given up because their kind is no longer served at all (each needs a Warning event). */
+  dropped: DroppedEntry[];
   entriesCount: number;
   shards: number;
 }
@@ -89,6 +92,7 @@ export async function runStage(ctx: StageRunContext): Promise<StageRunResult> {
     apply: synced.apply,
     changes: synced.changes,
     pruned: synced.prune.pruned.length,
+    dropped: synced.prune.dropped,
     entriesCount: synced.entries.length,
     shards: synced.shards,
   };
