@@ -8,6 +8,7 @@ import { createTestNamespace } from "../support/cluster.js";
 import { startTestController } from "../support/controller.js";
 import { publishExternalArtifact } from "../support/flux.js";
 import { configMapFile, getStageSet, readyCondition, STAGESET, usePipelineFixture, waitForEvent, waitForReason } from "../support/pipeline.js";
+import { ChangeRecorder } from "../support/recorder.js";
 import { waitFor } from "../support/wait.js";
 
 /** A Deployment no kwok node can run (its nodeSelector matches none): verify waits on it until the timeout. */
@@ -80,6 +81,45 @@ describe("honest status", { concurrency: true }, () => {
       await publishExternalArtifact(client, namespace, "app", server.add(`${namespace}-app`, configMapFile("new-name", { v: "1" }), "r3"));
       await waitForReason(client, namespace, "web", "Succeeded", 60_000);
       assert.equal(await client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "old-name" }), undefined, "pruned once healthy");
+    } finally {
+      await controller.stop();
+    }
+  });
+
+  test("a run that changes one stage writes status only on phase and Ready changes; unchanged stages publish nothing", async () => {
+    const namespace = await createTestNamespace(fixture.cluster, "quiet-status");
+    const { client, server } = fixture;
+    for (const name of ["one", "two", "three"]) {
+      await publishExternalArtifact(client, namespace, name, server.add(`${namespace}-${name}`, configMapFile(name, { v: "1" }), "r1"));
+    }
+    await client.create({
+      ...STAGESET,
+      metadata: { name: "web", namespace },
+      spec: { stages: ["one", "two", "three"].map((name) => ({ name, sourceRef: { name } })) },
+    });
+    const controller = await startTestController(fixture.cluster, namespace);
+    try {
+      await waitForReason(client, namespace, "web", "Succeeded", 60_000);
+      const recorder = await ChangeRecorder.start(client, [{ ...STAGESET, namespace }]);
+      try {
+        await publishExternalArtifact(client, namespace, "two", server.add(`${namespace}-two`, configMapFile("two", { v: "2" }), "r2"));
+        await waitFor(
+          async () => {
+            const s = await getStageSet(client, namespace, "web");
+            return s?.status?.lastAppliedRevisions?.[`${namespace}/two`] === "r2" && readyCondition(s)?.reason === "Succeeded";
+          },
+          { description: "r2 of stage two applied", timeoutMs: 60_000 },
+        );
+        await waitForEvent(client, namespace, "Changes", /configured 1/);
+        const writes = recorder.events.filter((e) => e.type === "MODIFIED" && e.name === "web");
+        const phases = writes.map((e) => ((e.object.status as { stages?: { name: string; phase: string }[] }).stages ?? []).map((s) => `${s.name}:${s.phase}`).join(","));
+        // Applying, Verifying, then the final status: one write per phase change of the changed stage.
+        assert.ok(writes.length >= 2 && writes.length <= 4, `status writes for a one-stage change: ${writes.length}: ${phases.join(" | ")}`);
+        for (const p of phases) assert.match(p, /one:Ready/, `an unchanged stage never leaves Ready: ${p}`);
+        for (const p of phases) assert.match(p, /three:Ready/, `an unchanged stage never leaves Ready: ${p}`);
+      } finally {
+        await recorder.stop();
+      }
     } finally {
       await controller.stop();
     }
