@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, test } from "node:test";
 import type { StageSet } from "../../src/api/types.js";
-import { Manager } from "../../src/controller/manager.js";
+import { Manager, type Caches } from "../../src/controller/manager.js";
 import { KubeClient } from "../../src/kube/client.js";
 import { EventRecorder } from "../../src/kube/events.js";
 import { silentLogger } from "../../src/util/log.js";
@@ -107,33 +107,47 @@ describe("controller runtime", { concurrency: true }, () => {
     const cluster = await testCluster();
     const namespace = await createTestNamespace(cluster, "ctl-burst");
     const client = KubeClient.fromKubeConfig(cluster.kubeConfig);
+    const REQUESTED = "reconcile.fluxcd.io/requestedAt";
     let running = 0;
     let maxRunning = 0;
-    let runs = 0;
+    const seen: (string | undefined)[] = [];
+    // The first run is held until the whole burst has reached the cache, so every event arrives while the key is processed.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let cache: Caches | undefined;
     const manager = new Manager({
       client,
       log: silentLogger(),
       events: new EventRecorder(client),
       watchNamespaces: [namespace],
       concurrency: 4,
-      reconcilerFactory: () => async () => {
-        running++;
-        runs++;
-        maxRunning = Math.max(maxRunning, running);
-        await sleep(50);
-        running--;
+      reconcilerFactory: (caches) => {
+        cache = caches;
+        return async () => {
+          running++;
+          maxRunning = Math.max(maxRunning, running);
+          seen.push(caches.stageSets.get(namespace, "burst")?.metadata.annotations?.[REQUESTED]);
+          if (seen.length === 1) await held;
+          running--;
+        };
       },
     });
     await client.create(stageSet(namespace, "burst"));
     await manager.start();
     try {
+      await waitFor(() => running === 1, { description: "the first reconcile", timeoutMs: 30_000, intervalMs: 10 });
       for (let i = 0; i < 30; i++) {
-        await client.patch({ ...STAGESET, namespace, name: "burst" }, { metadata: { annotations: { "reconcile.fluxcd.io/requestedAt": `t${i}` } } }, "merge");
+        await client.patch({ ...STAGESET, namespace, name: "burst" }, { metadata: { annotations: { [REQUESTED]: `t${i}` } } }, "merge");
       }
-      await sleep(1_500);
-      assert.ok(runs >= 2, `the burst caused reconciles (${runs})`);
-      assert.ok(runs <= 31, `events were de-duplicated (${runs} runs for 31 events)`);
+      await waitFor(() => cache?.stageSets.get(namespace, "burst")?.metadata.annotations?.[REQUESTED] === "t29", {
+        description: "the burst's last event in the cache",
+        timeoutMs: 30_000,
+        intervalMs: 10,
+      });
+      release();
+      await waitFor(() => seen.includes("t29") && running === 0, { description: "a run that saw the last event", timeoutMs: 30_000, intervalMs: 10 });
       assert.equal(maxRunning, 1, "never two reconciles of one key at once");
+      assert.deepEqual(seen, [undefined, "t29"], "the 30 events during the first run collapsed into one follow-up run");
     } finally {
       await manager.stop();
       client.close();
