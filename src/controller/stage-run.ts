@@ -7,7 +7,7 @@ import type { DroppedEntry } from "../apply/prune.js";
 import { syncStage } from "../apply/stage.js";
 import { buildStage, type VarSource } from "../build/index.js";
 import type { InventoryMode } from "../config/flags.js";
-import { describeRef, resolveStageTimeout, verifyStageHealth, type ObjectRef as HealthRef, type StageHealth } from "../health/index.js";
+import { describeRef, jobsWithTTL, resolveStageTimeout, verifyStageHealth, type ObjectRef as HealthRef, type StageHealth } from "../health/index.js";
 import type { KubeClient } from "../kube/client.js";
 import type { ArtifactCache } from "../source/artifact-cache.js";
 import type { ResolvedSource } from "../source/resolve.js";
@@ -132,6 +132,7 @@ async function verify(ctx: StageRunContext, applied: KubeObject[]): Promise<void
     stageIndex: ctx.index,
     stageName: ctx.stage.name,
     objects: refs,
+    jobsWithTTL: jobsWithTTL(applied),
     readyChecks: ctx.stage.readyChecks,
     timeoutMs: resolveStageTimeout(ctx.stageSet.spec, ctx.stage),
     intervalMs: ctx.healthPollIntervalMs,

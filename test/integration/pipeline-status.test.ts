@@ -125,6 +125,34 @@ describe("honest status", { concurrency: true }, () => {
     }
   });
 
+  test("a Job with ttlSecondsAfterFinished: 0 that completes and is deleted at once is not waited on until the timeout", async () => {
+    const namespace = await createTestNamespace(fixture.cluster, "job-ttl");
+    const { client, server } = fixture;
+    const job = `apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate}
+spec:
+  ttlSecondsAfterFinished: 0
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: registry.invalid/migrate:1}]
+`;
+    await publishExternalArtifact(client, namespace, "app", server.add(`${namespace}-app`, { "job.yaml": job }, "r1"));
+    await client.create({ ...STAGESET, metadata: { name: "web", namespace }, spec: { timeout: "10m", stages: [{ name: "app", sourceRef: { name: "app" } }] } });
+    const controller = await startTestController(fixture.cluster, namespace);
+    try {
+      await waitForReason(client, namespace, "web", "Succeeded", 90_000);
+      await waitFor(async () => (await client.get({ apiVersion: "batch/v1", kind: "Job", namespace, name: "migrate" })) === undefined, {
+        description: "the finished Job removed by its TTL",
+        timeoutMs: 60_000,
+      });
+    } finally {
+      await controller.stop();
+    }
+  });
+
   test("an interval the schema admits but that overflows is InvalidSpec naming the field", async () => {
     const namespace = await createTestNamespace(fixture.cluster, "bad-interval");
     const { client, server } = fixture;
