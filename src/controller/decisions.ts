@@ -170,3 +170,37 @@ export function supersededBy(
   }
   return undefined;
 }
+
+/**
+ * Fields of the spec this controller version does not implement yet, each
+ * with its path. CONTRACT "Decisions": a capability the StageSet asks for
+ * that the controller cannot honour fails closed — the run stops before
+ * anything is applied, naming the field — never silently ignored (applying
+ * SOPS ciphertext, skipping a gate action or an update window would be
+ * worse than not applying at all). Each entry leaves this list when its
+ * feature lands.
+ */
+export function unsupportedFields(spec: StageSet["spec"]): string[] {
+  const fields: string[] = [];
+  if (spec.decryption) fields.push("spec.decryption (SOPS decryption)");
+  if (spec.version) fields.push("spec.version (versioned migrations)");
+  if ((spec.migrations ?? []).length > 0) fields.push("spec.migrations");
+  if (spec.rollbackOnFailure) fields.push("spec.rollbackOnFailure");
+  if ((spec.updateWindows ?? []).length > 0) fields.push("spec.updateWindows");
+  for (const [i, stage] of (spec.stages ?? []).entries()) {
+    for (const list of ["pre", "post", "onFailure"] as const) {
+      if ((stage.actions?.[list] ?? []).length > 0) fields.push(`spec.stages[${i}].actions.${list}`);
+    }
+  }
+  return fields;
+}
+
+/** The InvalidSpec message for {@link unsupportedFields}, or undefined when every field is honoured. */
+export function unsupportedMessage(spec: StageSet["spec"]): string | undefined {
+  const fields = unsupportedFields(spec);
+  if (fields.length === 0) return undefined;
+  return (
+    `${fields.join(", ")}: not implemented by this controller version, so nothing was applied rather than ` +
+    `ignoring ${fields.length === 1 ? "it" : "them"}; remove ${fields.length === 1 ? "the field" : "these fields"} or run a controller version that supports ${fields.length === 1 ? "it" : "them"}`
+  );
+}

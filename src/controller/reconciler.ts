@@ -31,6 +31,7 @@ import {
   jittered,
   succeededMessage,
   supersededBy,
+  unsupportedMessage,
   type Intervals,
 } from "./decisions.js";
 import { fetchAndBuild, placedIds, refOfStageSet, runStage } from "./stage-run.js";
@@ -135,6 +136,7 @@ export class StageSetReconciler {
 
     let tenant: Awaited<ReturnType<typeof tenantClient>> | undefined;
     let run: { signal: AbortSignal; end(): void } | undefined;
+    let steadyState = false;
     try {
       // 1. Our finalizer first, so no object is applied that deletion could not find.
       if (!(original.metadata.finalizers ?? []).includes(FINALIZER)) {
@@ -151,6 +153,8 @@ export class StageSetReconciler {
       intervals = intervalsOf(stageSet, options.defaultIntervalMs);
       const collision = inventoryNameCollision(original, this.#deps.caches.stageSets.list());
       if (collision) throw new InvalidSpecError(collision);
+      const unsupported = unsupportedMessage(original.spec);
+      if (unsupported) throw new InvalidSpecError(unsupported);
 
       // 3. Suspended: nothing is applied or pruned, unless `stagesetctl reconcile --force` asked for one run.
       if (stageSet.spec.suspend && !forcedOnce(original)) {
@@ -169,7 +173,7 @@ export class StageSetReconciler {
       tenant = await tenantClient(client, stageSet);
 
       // 6. The stages, in order; stage N+1 starts only once stage N is Ready.
-      const steadyState = isSteadyState(original, resolved.map((r) => r.artifact.revision));
+      steadyState = isSteadyState(original, resolved.map((r) => r.artifact.revision));
       const stageStatuses = initialStageStatuses(stageSet.spec.stages, status.stages);
       status.stages = stageStatuses;
       const state: RunState = { original, stageSet, status, writer, steadyState, log, signal, waitSignal: AbortSignal.any([signal, run.signal]), resolved, changes };
@@ -191,6 +195,11 @@ export class StageSetReconciler {
       const inStage = failedInStage.has(failure);
       // A superseded wait may surface as its own error or as an aborted request inside it.
       const superseded = run?.signal.aborted && run.signal.reason instanceof SupersededError ? run.signal.reason : undefined;
+      if (superseded && steadyState) {
+        // Nothing was being rolled out: start again with the new input without a status flip.
+        log.info({ why: superseded.why }, "steady-state run superseded by newer input; starting again");
+        return { requeueAfterMs: SUPERSEDED_REQUEUE_MS };
+      }
       if (superseded) {
         const where = [...status.stages ?? []].find((s) => s.phase === "Verifying")?.name;
         const message = where ? `stage "${where}": ${superseded.message}` : superseded.message;
@@ -244,10 +253,11 @@ export class StageSetReconciler {
     const quiet = run.steadyState || isStageSteady(run.original, index, source.artifact.revision);
     const labels = { namespace: namespaceOf(stageSet), name: nameOf(stageSet), stage: stage.name };
     const publish = async (phase: StageStatus["phase"], message = "") => {
+      // A stage that is only re-asserted keeps its recorded phase (Ready) unless it fails.
+      if (quiet) return;
       const changed = stageStatus.phase !== phase;
       stageStatus.phase = phase;
       stageStatus.message = message;
-      if (quiet) return;
       status.conditions = applyOutcome(
         status.conditions ?? [],
         { ready: "Unknown", reason: Reasons.Progressing, message: `stage "${stage.name}": ${phase.toLowerCase()} revision ${source.artifact.revision}`, reconciling: true },

@@ -169,6 +169,25 @@ spec:
     }
   });
 
+  test("a field the controller cannot honour yet (SOPS decryption) fails closed: InvalidSpec naming it, nothing applied", async () => {
+    const namespace = await createTestNamespace(fixture.cluster, "fail-closed");
+    const { client, server } = fixture;
+    await publishExternalArtifact(client, namespace, "app", server.add(`${namespace}-app`, configMapFile("c", { v: "1" }), "r1"));
+    await client.create({
+      ...STAGESET,
+      metadata: { name: "web", namespace },
+      spec: { decryption: { provider: "sops" }, stages: [{ name: "app", sourceRef: { name: "app" } }] },
+    });
+    const controller = await startTestController(fixture.cluster, namespace);
+    try {
+      const s = await waitForReason(client, namespace, "web", "InvalidSpec", 30_000);
+      assert.match(readyCondition(s)?.message ?? "", /^spec\.decryption \(SOPS decryption\): not implemented by this controller version, so nothing was applied/);
+      assert.equal(await client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "c" }), undefined, "nothing applied");
+    } finally {
+      await controller.stop();
+    }
+  });
+
   test("two StageSets whose inventory names collide: the later one is refused, naming both", async () => {
     const namespace = await createTestNamespace(fixture.cluster, "collide");
     const { client, server } = fixture;

@@ -10,6 +10,8 @@ import {
   MAX_REQUEUE_MS,
   succeededMessage,
   supersededBy,
+  unsupportedFields,
+  unsupportedMessage,
 } from "../../../src/controller/decisions.js";
 import { SupersededError, ActiveRuns } from "../../../src/controller/supersede.js";
 import { InvalidSpecError } from "../../../src/errors.js";
@@ -144,5 +146,25 @@ describe("ChangeSet", () => {
     cs.add(ref("e"), "skipped", "immutable");
     assert.equal(cs.summary(), "created 2, configured 1, pruned 1, skipped 1 (KeepExisting)");
     assert.deepEqual(cs.describeChanges().created, ["ConfigMap apps/a", "ConfigMap apps/b"]);
+  });
+});
+
+describe("unsupportedFields (fail closed)", () => {
+  it("names every field the controller cannot honour yet, and nothing for a plain spec", () => {
+    assert.deepEqual(unsupportedFields(stageSet("a", ["x"]).spec), []);
+    assert.equal(unsupportedMessage(stageSet("a", ["x"]).spec), undefined);
+    const spec = stageSet("a", ["x", "y"], {
+      decryption: { provider: "sops" },
+      updateWindows: [{ type: "Deny", from: "2026-01-01T00:00:00Z", to: "2026-01-02T00:00:00Z" }],
+      rollbackOnFailure: true,
+    }).spec;
+    spec.stages[1]!.actions = { pre: [{ name: "gate", wait: { duration: "1s" } }], post: [] };
+    assert.deepEqual(unsupportedFields(spec), [
+      "spec.decryption (SOPS decryption)",
+      "spec.rollbackOnFailure",
+      "spec.updateWindows",
+      "spec.stages[1].actions.pre",
+    ]);
+    assert.match(unsupportedMessage(spec) ?? "", /nothing was applied rather than ignoring them; remove these fields/);
   });
 });
