@@ -299,6 +299,8 @@ export interface StageSetStatus {
   observedGeneration?: number;
   conditions?: Condition[];
   lastHandledReconcileAt?: string;
+  /** `<stage>@<requestedAt>` of the last reconcile-stage request handled (its ledger cleared once). */
+  lastHandledReconcileStage?: string;
   lastAttemptedRevisions?: Record<string, string>;
   lastAppliedRevisions?: Record<string, string>;
   version?: string;

@@ -1,4 +1,7 @@
-import type { Action, ActionTarget, Stage, StageStatus } from "../api/types.js";
+import type { Stage, StageStatus } from "../api/types.js";
+import { describeOperation } from "../actions/describe.js";
+
+export { describeOperation };
 
 const LISTS = ["pre", "post", "onFailure"] as const;
 
@@ -18,23 +21,4 @@ export function actionsToRun(stage: Stage, status: StageStatus | undefined, revi
     }
   }
   return lines;
-}
-
-export function describeOperation(action: Action): string {
-  if (action.job) return `job ${action.job.sourceRef.name}${action.job.path ? ` ${action.job.path}` : ""}`;
-  if (action.http) return `http ${action.http.method && action.http.method !== "POST" ? `${action.http.method} ` : ""}${action.http.url}`;
-  if (action.wait) {
-    if (action.wait.duration) return `wait ${action.wait.duration}`;
-    return `wait ${describeTarget(action.wait.target)}${action.wait.expr ? ` until ${action.wait.expr}` : ""}`;
-  }
-  if (action.patch) return `patch ${describeTarget(action.patch.target)}`;
-  if (action.delete) return `delete ${describeTarget(action.delete.target)}`;
-  if (action.apply) return `apply ${action.apply.sourceRef.name}${action.apply.path ? ` ${action.apply.path}` : ""}`;
-  return "(no operation)";
-}
-
-function describeTarget(target: ActionTarget | undefined): string {
-  if (!target) return "?";
-  const where = target.namespace ? `${target.namespace}/` : "";
-  return target.name ? `${target.kind} ${where}${target.name}` : `${target.kind} ${where}(${target.selector ?? ""})`;
 }

@@ -180,14 +180,14 @@ export function supersededBy(
  * worse than not applying at all). Each entry leaves this list when its
  * feature lands.
  */
-export function unsupportedFields(spec: StageSet["spec"]): string[] {
+export function unsupportedFields(spec: StageSet["spec"], supported: { actions?: boolean } = {}): string[] {
   const fields: string[] = [];
   if (spec.decryption) fields.push("spec.decryption (SOPS decryption)");
   if (spec.version) fields.push("spec.version (versioned migrations)");
   if ((spec.migrations ?? []).length > 0) fields.push("spec.migrations");
   if (spec.rollbackOnFailure) fields.push("spec.rollbackOnFailure");
   if ((spec.updateWindows ?? []).length > 0) fields.push("spec.updateWindows");
-  for (const [i, stage] of (spec.stages ?? []).entries()) {
+  for (const [i, stage] of supported.actions ? [] : (spec.stages ?? []).entries()) {
     for (const list of ["pre", "post", "onFailure"] as const) {
       if ((stage.actions?.[list] ?? []).length > 0) fields.push(`spec.stages[${i}].actions.${list}`);
     }
@@ -196,11 +196,29 @@ export function unsupportedFields(spec: StageSet["spec"]): string[] {
 }
 
 /** The InvalidSpec message for {@link unsupportedFields}, or undefined when every field is honoured. */
-export function unsupportedMessage(spec: StageSet["spec"]): string | undefined {
-  const fields = unsupportedFields(spec);
+export function unsupportedMessage(spec: StageSet["spec"], supported: { actions?: boolean } = {}): string | undefined {
+  const fields = unsupportedFields(spec, supported);
   if (fields.length === 0) return undefined;
   return (
     `${fields.join(", ")}: not implemented by this controller version, so nothing was applied rather than ` +
     `ignoring ${fields.length === 1 ? "it" : "them"}; remove ${fields.length === 1 ? "the field" : "these fields"} or run a controller version that supports ${fields.length === 1 ? "it" : "them"}`
   );
+}
+
+/**
+ * The stage whose action ledger a `stages.metio.wtf/reconcile-stage`
+ * request clears in this run, with the value to echo in
+ * `status.lastHandledReconcileStage` (`<stage>@<requestedAt>`), or
+ * undefined. A request is handled once: it comes with a new
+ * `reconcile.fluxcd.io/requestedAt` (what `stagesetctl reconcile --stage`
+ * stamps) that the status has not handled yet.
+ */
+export function reconcileStageRequest(stageSet: StageSet): { stage: string; handled: string } | undefined {
+  const annotations = stageSet.metadata.annotations ?? {};
+  const stage = annotations[Annotations.reconcileStage];
+  if (!stage) return undefined;
+  const requestedAt = annotations[Annotations.requestedAt] ?? "";
+  const handled = `${stage}@${requestedAt}`;
+  if (stageSet.status?.lastHandledReconcileStage === handled) return undefined;
+  return { stage, handled };
 }

@@ -1,4 +1,10 @@
-import type { Stage, StageSet, StageSetStatus, StageStatus } from "../api/types.js";
+import type { Action, SourceRef, Stage, StageSet, StageSetStatus, StageStatus } from "../api/types.js";
+import { ActionLedger } from "../actions/ledger.js";
+import type { ActionFailedError, ActionHooks } from "../actions/runner.js";
+import type { ActionExecutor, ActionList, RenderedSource } from "../actions/types.js";
+import { buildStage } from "../build/index.js";
+import { systemClock, type Clock } from "../util/clock.js";
+import { describeOperation } from "../actions/describe.js";
 import { Annotations, FINALIZER } from "../api/types.js";
 import { withDefaults } from "../api/defaults.js";
 import { validateStageSet } from "../api/validate.js";
@@ -29,12 +35,13 @@ import {
   isStageSteady,
   isSteadyState,
   jittered,
+  reconcileStageRequest,
   succeededMessage,
   supersededBy,
   unsupportedMessage,
   type Intervals,
 } from "./decisions.js";
-import { fetchAndBuild, placedIds, refOfStageSet, runStage } from "./stage-run.js";
+import { fetchAndBuild, placedIds, refOfStageSet, runStage, type StageActionsContext } from "./stage-run.js";
 import { StatusWriter } from "./status-writer.js";
 import { ActiveRuns, SupersededError } from "./supersede.js";
 import { tenantClient } from "./tenant.js";
@@ -46,6 +53,8 @@ export interface ReconcilerOptions {
   inventoryMode: InventoryMode;
   inventoryShardCap: number;
   runbookBaseUrl: string;
+  /** `--allowed-action-hosts`: host globs `http` actions may reach. */
+  allowedActionHosts?: readonly string[];
   /** How often a stage's health is re-read while it is verified. */
   healthPollIntervalMs?: number;
 }
@@ -61,6 +70,10 @@ export interface ReconcilerDeps {
   now?: () => Date;
   /** Spreads requeues (Flux's jitter); default ±5% with Math.random. */
   jitter?: (ms: number) => number;
+  /** Runs actions (src/actions/executors.ts); without it a StageSet with actions fails closed. */
+  executorFor?: (action: Action) => ActionExecutor;
+  /** Times action waits; default the system clock. */
+  clock?: Clock;
 }
 
 /**
@@ -153,7 +166,7 @@ export class StageSetReconciler {
       intervals = intervalsOf(stageSet, options.defaultIntervalMs);
       const collision = inventoryNameCollision(original, this.#deps.caches.stageSets.list());
       if (collision) throw new InvalidSpecError(collision);
-      const unsupported = unsupportedMessage(original.spec);
+      const unsupported = unsupportedMessage(original.spec, { actions: this.#deps.executorFor !== undefined });
       if (unsupported) throw new InvalidSpecError(unsupported);
 
       // 3. Suspended: nothing is applied or pruned, unless `stagesetctl reconcile --force` asked for one run.
@@ -173,10 +186,24 @@ export class StageSetReconciler {
       tenant = await tenantClient(client, stageSet);
 
       // 6. The stages, in order; stage N+1 starts only once stage N is Ready.
-      steadyState = isSteadyState(original, resolved.map((r) => r.artifact.revision));
+      const stageRequest = reconcileStageRequest(original);
+      if (stageRequest) status.lastHandledReconcileStage = stageRequest.handled;
+      steadyState = !stageRequest && isSteadyState(original, resolved.map((r) => r.artifact.revision));
       const stageStatuses = initialStageStatuses(stageSet.spec.stages, status.stages);
       status.stages = stageStatuses;
-      const state: RunState = { original, stageSet, status, writer, steadyState, log, signal, waitSignal: AbortSignal.any([signal, run.signal]), resolved, changes };
+      const state: RunState = {
+        original,
+        stageSet,
+        status,
+        writer,
+        steadyState,
+        log,
+        signal,
+        waitSignal: AbortSignal.any([signal, run.signal]),
+        resolved,
+        changes,
+        clearLedgerOf: stageRequest?.stage,
+      };
       for (const [index, stage] of stageSet.spec.stages.entries()) {
         signal.throwIfAborted();
         await this.#stage(state, index, stage, resolved[index]!, tenant.client, stageStatuses[index]!);
@@ -250,7 +277,7 @@ export class StageSetReconciler {
   async #stage(run: RunState, index: number, stage: Stage, source: ResolvedSource, tenant: KubeClient, stageStatus: StageStatus): Promise<void> {
     const { options } = this.#deps;
     const { stageSet, status, writer } = run;
-    const quiet = run.steadyState || isStageSteady(run.original, index, source.artifact.revision);
+    const quiet = run.steadyState || (run.clearLedgerOf !== stage.name && isStageSteady(run.original, index, source.artifact.revision));
     const labels = { namespace: namespaceOf(stageSet), name: nameOf(stageSet), stage: stage.name };
     const publish = async (phase: StageStatus["phase"], message = "") => {
       // A stage that is only re-asserted keeps its recorded phase (Ready) unless it fails.
@@ -290,6 +317,7 @@ export class StageSetReconciler {
         onPhase: publish,
         healthPollIntervalMs: options.healthPollIntervalMs ?? DEFAULT_HEALTH_POLL_MS,
         laterStageIds: () => this.#laterStageIds(run, index, tenant),
+        ...(hasActions(stage) ? { actions: this.#actionsContext(run, index, stage, source, tenant, stageStatus) } : {}),
       });
       this.#reportDropped(run.original, result.dropped, run.log);
       Object.assign(stageStatus, { phase: "Ready", message: "", appliedRevision: source.artifact.revision, entriesCount: result.entriesCount, shards: result.shards });
@@ -315,6 +343,79 @@ export class StageSetReconciler {
       throw failure;
     } finally {
       run.changes.append(stageChanges);
+    }
+  }
+
+  /**
+   * What a stage's actions run with: the ledger (cleared for a new revision
+   * or a reconcile-stage request, persisted through the status writer
+   * before the next step), the tenant, the run's wait signal, and hooks that
+   * publish the running action, emit events and count metrics.
+   */
+  #actionsContext(run: RunState, index: number, stage: Stage, source: ResolvedSource, tenant: KubeClient, stageStatus: StageStatus): StageActionsContext {
+    const { events, metrics } = this.#deps;
+    const ledger = new ActionLedger(stageStatus, source.artifact.revision, async () => void (await run.writer.write(run.status)), {
+      clear: run.clearLedgerOf === stage.name,
+    });
+    const labels = (list: ActionList) => ({ namespace: namespaceOf(run.stageSet), name: nameOf(run.stageSet), stage: stage.name, list });
+    const hooks: ActionHooks = {
+      started: async (list, action, attempt) => {
+        const what = `${list} action "${action.name}" (${describeOperation(action)})${attempt > 1 ? `, attempt ${attempt}` : ""}`;
+        events.normal(run.original, "ActionStarted", `stage "${stage.name}": ${what} started`);
+        stageStatus.message = `running ${what}`;
+        await run.writer.write(run.status);
+      },
+      succeeded: (list, _action, _result, seconds) => {
+        metrics?.actionTotal.inc({ ...labels(list), result: "success" });
+        metrics?.actionDuration.observe(labels(list), seconds);
+      },
+      failed: (list, action, error, seconds) => {
+        metrics?.actionTotal.inc({ ...labels(list), result: "failure" });
+        metrics?.actionDuration.observe(labels(list), seconds);
+        events.warning(run.original, "ActionFailed", `stage "${stage.name}": ${list} action "${action.name}" failed: ${error.message}`);
+      },
+    };
+    return {
+      ledger,
+      env: {
+        stageSet: run.stageSet,
+        stage,
+        stageIndex: index,
+        revision: source.artifact.revision,
+        tenant,
+        render: (sourceRef, path, signal) => this.#renderActionSource(run, index, stage, tenant, sourceRef, path, signal),
+        allowedHosts: this.#deps.options.allowedActionHosts ?? [],
+        clock: this.#deps.clock ?? systemClock,
+        signal: run.waitSignal,
+        log: run.log.child({ stage: stage.name }),
+      },
+      executorFor: this.#deps.executorFor!,
+      hooks,
+      onFailureActionFailed: (failure: ActionFailedError) => events.warning(run.original, "OnFailureAction", failure.message),
+    };
+  }
+
+  /** The objects of a `job` or `apply` action's source: fetched and built like a stage's, without substitution or patches. */
+  async #renderActionSource(run: RunState, index: number, stage: Stage, tenant: KubeClient, sourceRef: SourceRef, path: string | undefined, signal: AbortSignal): Promise<RenderedSource> {
+    const namespace = namespaceOf(run.stageSet);
+    const resolved = await resolveSource(
+      { sourceRef, namespace, stage: stage.name, field: `spec.stages[${index}].actions` },
+      this.#sources,
+      { noCrossNamespaceRefs: this.#deps.options.noCrossNamespaceRefs },
+    );
+    const lease = await this.#deps.artifacts.acquire(resolved.artifact, signal);
+    try {
+      const objects = await buildStage({
+        root: lease.dir,
+        stageIndex: index,
+        stage: { name: stage.name, sourceRef, ...(path ? { path } : {}) },
+        namespace,
+        varSource: kubeVarSource(tenant),
+        signal,
+      });
+      return { objects, revision: resolved.artifact.revision };
+    } finally {
+      lease.release();
     }
   }
 
@@ -484,6 +585,10 @@ export class StageSetReconciler {
   }
 }
 
+function hasActions(stage: Stage): boolean {
+  return (["pre", "post", "onFailure"] as const).some((list) => (stage.actions?.[list] ?? []).length > 0);
+}
+
 /** How soon a superseded run starts again (the watch event has usually queued it already). */
 const SUPERSEDED_REQUEUE_MS = 1_000;
 /** How often verify re-reads a stage's objects: under a second, so a healthy stage moves on at once. */
@@ -507,6 +612,8 @@ interface RunState {
   resolved: ResolvedSource[];
   /** Every write of the run, across stages. */
   changes: ChangeSet;
+  /** The stage whose action ledger a reconcile-stage request clears in this run. */
+  clearLedgerOf: string | undefined;
 }
 
 function waiting(reason: Reason, message: string): Outcome {

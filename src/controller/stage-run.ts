@@ -12,6 +12,11 @@ import type { KubeClient } from "../kube/client.js";
 import type { ArtifactCache } from "../source/artifact-cache.js";
 import type { ResolvedSource } from "../source/resolve.js";
 import type { Logger } from "../util/log.js";
+import type { ActionLedger } from "../actions/ledger.js";
+import { runActionList, runOnFailure, type ActionFailedError, type ActionHooks } from "../actions/runner.js";
+import type { ActionEnv, ActionExecutor } from "../actions/types.js";
+import type { Action } from "../api/types.js";
+import { errorMessage, StageSetError } from "../errors.js";
 import type { BuildCache } from "./build-cache.js";
 import { fetchLiveObjects } from "./live-objects.js";
 
@@ -42,6 +47,19 @@ export interface StageRunContext {
   healthPollIntervalMs: number;
   /** Ids of objects later stages of this StageSet render now: moving an object to a later stage must not prune it. */
   laterStageIds?: () => Promise<ReadonlySet<string>>;
+  /** The stage's pre/post/onFailure actions: absent when the stage has none. */
+  actions?: StageActionsContext;
+}
+
+/** What running a stage's actions needs besides the stage itself. */
+export interface StageActionsContext {
+  ledger: ActionLedger;
+  /** The environment shared by the stage's actions (list and timeout are per action). */
+  env: Omit<ActionEnv, "list" | "timeoutMs">;
+  executorFor(action: Action): ActionExecutor;
+  hooks?: ActionHooks;
+  /** Called for each onFailure action that failed in turn (an `OnFailureAction` Warning event). */
+  onFailureActionFailed?(failure: ActionFailedError): void;
 }
 
 export interface StageRunResult {
@@ -64,6 +82,38 @@ export interface StageRunResult {
  */
 export async function runStage(ctx: StageRunContext): Promise<StageRunResult> {
   const objects = await fetchAndBuild(ctx);
+  if (!ctx.actions) return syncAndVerify(ctx, objects);
+  const actions = ctx.actions;
+  const list = (name: "pre" | "post") =>
+    runActionList({ list: name, actions: ctx.stage.actions?.[name] ?? [], env: actions.env, ledger: actions.ledger, executorFor: actions.executorFor, ...(actions.hooks ? { hooks: actions.hooks } : {}) });
+  try {
+    // pre: before anything of the stage is applied; a failure applies nothing.
+    await list("pre");
+    // post: once the stage is verified, before what left it is pruned; the stage is Ready only when they all succeeded.
+    return await syncAndVerify(ctx, objects, () => list("post"));
+  } catch (err) {
+    if (ctx.signal.aborted || (ctx.waitSignal?.aborted ?? false)) throw err;
+    throw await withOnFailure(ctx, actions, err);
+  }
+}
+
+/**
+ * Runs the stage's onFailure actions best-effort after `err`, then returns
+ * the failure to throw: `err` itself, its message extended with the
+ * onFailure actions that failed too.
+ */
+async function withOnFailure(ctx: StageRunContext, actions: StageActionsContext, err: unknown): Promise<unknown> {
+  const onFailure = ctx.stage.actions?.onFailure ?? [];
+  if (onFailure.length === 0) return err;
+  const failures = await runOnFailure({ actions: onFailure, env: actions.env, ledger: actions.ledger, executorFor: actions.executorFor, ...(actions.hooks ? { hooks: actions.hooks } : {}) });
+  for (const failure of failures) actions.onFailureActionFailed?.(failure);
+  if (failures.length === 0) return err;
+  const also = `; onFailure also failed: ${failures.map((f) => `"${f.action}" (${f.cause instanceof Error ? errorMessage(f.cause) : ""})`).join(", ")}`;
+  if (err instanceof StageSetError) return new StageSetError(err.reason, `${err.message}${also}`, { cause: err, terminal: err.terminal });
+  return new Error(`${errorMessage(err)}${also}`, { cause: err });
+}
+
+async function syncAndVerify(ctx: StageRunContext, objects: KubeObject[], afterVerify?: () => Promise<void>): Promise<StageRunResult> {
   await ctx.onPhase("Applying");
   const changes = ctx.changes ?? new ChangeSet();
   const synced = await syncStage({
@@ -81,6 +131,7 @@ export async function runStage(ctx: StageRunContext): Promise<StageRunResult> {
       await ctx.onPhase("Verifying");
       const skipped = new Set(applied.entries.filter((e) => e.action === "skipped").map((e) => e.id));
       await verify(ctx, applied.applied.filter((o) => !skipped.has(objectId(o))));
+      await afterVerify?.();
     },
     onPrune: () => ctx.onPhase("Pruning"),
     ...(ctx.laterStageIds ? { keep: ctx.laterStageIds } : {}),

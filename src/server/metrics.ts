@@ -19,6 +19,8 @@ export class Metrics {
   readonly updateDeferredTotal: Counter<"namespace" | "name">;
   readonly webhookCertRenewalFailuresTotal: Counter;
   readonly stageReady: Gauge<"namespace" | "stageset" | "stage">;
+  readonly actionTotal: Counter<"namespace" | "name" | "stage" | "list" | "result">;
+  readonly actionDuration: Histogram<"namespace" | "name" | "stage" | "list">;
   readonly runtimeReconcileTotal: Counter<"controller" | "result">;
   readonly runtimeReconcileErrors: Counter<"controller">;
   readonly runtimeReconcileTime: Histogram<"controller">;
@@ -36,6 +38,19 @@ export class Metrics {
     this.stageReady = new Gauge({ name: "stageset_stage_ready", help: "1 when a stage is Ready, else 0.", labelNames: ["namespace", "stageset", "stage"], registers });
     this.runtimeReconcileTotal = new Counter({ name: "controller_runtime_reconcile_total", help: "Total number of reconciliations per controller.", labelNames: ["controller", "result"], registers });
     this.runtimeReconcileErrors = new Counter({ name: "controller_runtime_reconcile_errors_total", help: "Total number of reconciliation errors per controller.", labelNames: ["controller"], registers });
+    this.actionTotal = new Counter({
+      name: "stageset_action_total",
+      help: "Action attempts by list and result (success, failure).",
+      labelNames: ["namespace", "name", "stage", "list", "result"],
+      registers,
+    });
+    this.actionDuration = new Histogram({
+      name: "stageset_action_duration_seconds",
+      help: "Duration of action attempts.",
+      labelNames: ["namespace", "name", "stage", "list"],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
+      registers,
+    });
     this.runtimeReconcileTime = new Histogram({
       name: "controller_runtime_reconcile_time_seconds",
       help: "Length of time per reconciliation per controller.",
