@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Artifact } from "./artifact.js";
+import { displayUrl, type Artifact } from "./artifact.js";
 import { parseDigest } from "./digest.js";
 import { fetchArtifact, type FetchedArtifact, type FetchOptions } from "./fetch.js";
 import { unpackArtifact, type UnpackedArtifact, type UnpackOptions } from "./unpack.js";
@@ -125,7 +125,9 @@ export class ArtifactCache {
     let fetched: FetchedArtifact | undefined;
     try {
       fetched = await fetchArtifact(artifact, { ...this.options.fetch, parentDir });
-      const tree = await unpackArtifact(fetched.path, { ...this.options.unpack, parentDir });
+      // Unpack failures name the artifact the way fetch failures do.
+      const label = `${displayUrl(artifact.url)} (revision ${artifact.revision})`;
+      const tree = await unpackArtifact(fetched.path, { ...this.options.unpack, parentDir, label });
       return { tree, leases: 0, lastUsed: ++this.clock };
     } finally {
       await fetched?.remove();

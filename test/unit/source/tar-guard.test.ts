@@ -6,6 +6,7 @@ import { TarGuard, type TarEntryHeader } from "../../../src/source/tar-guard.js"
 function check(entries: TarEntryHeader[], limits = { maxBytes: 1 << 20, maxEntries: 100 }): TarGuard {
   const guard = new TarGuard(limits);
   for (const entry of entries) guard.check(entry);
+  guard.finish();
   return guard;
 }
 

@@ -67,3 +67,37 @@ export function tar(entries: RawEntry[]): Buffer {
 export function tarGz(entries: RawEntry[]): Buffer {
   return gzipSync(tar(entries));
 }
+
+/** A PAX extended header ('x') carrying `records` for the next entry, for paths and link targets over 100 bytes. */
+export function paxHeader(records: Record<string, string>): Buffer {
+  let body = "";
+  for (const [key, value] of Object.entries(records)) {
+    const line = ` ${key}=${value}\n`;
+    let length = line.length + String(line.length).length;
+    if (String(length).length !== String(line.length).length) length += 1;
+    body += `${length}${line}`;
+  }
+  const content = Buffer.from(body);
+  return Buffer.concat([tarHeader({ path: "PaxHeader", type: "x", content }), pad(content)]);
+}
+
+/** Like {@link tar}, with a PAX header before every entry whose path or link target is too long for ustar. */
+export function paxTar(entries: RawEntry[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const entry of entries) {
+    const records: Record<string, string> = {};
+    let header = entry;
+    if (Buffer.byteLength(entry.path) > 99) {
+      records["path"] = entry.path;
+      header = { ...header, path: "long-path" };
+    }
+    if (entry.linkpath && Buffer.byteLength(entry.linkpath) > 99) {
+      records["linkpath"] = entry.linkpath;
+      header = { ...header, linkpath: "long-link" };
+    }
+    if (Object.keys(records).length > 0) parts.push(paxHeader(records));
+    parts.push(tar([header]).subarray(0, -1024));
+  }
+  parts.push(Buffer.alloc(1024));
+  return Buffer.concat(parts);
+}
