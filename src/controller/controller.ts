@@ -6,6 +6,7 @@ import { EventRecorder } from "../kube/events.js";
 import { Metrics, serveMetrics } from "../server/metrics.js";
 import { startProbeServer, type ProbeServer } from "../server/probes.js";
 import { ArtifactCache } from "../source/artifact-cache.js";
+import type { Clock } from "../util/clock.js";
 import type { Logger } from "../util/log.js";
 import { Manager } from "./manager.js";
 import { StageSetReconciler } from "./reconciler.js";
@@ -14,6 +15,8 @@ const SERVICE_ACCOUNT_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceac
 
 export interface ControllerHandle {
   manager: Manager;
+  /** The process's event recorder (`flush()` waits until every event is written). */
+  events: EventRecorder;
   metrics: Metrics;
   probes: ProbeServer;
   metricsPort: number | undefined;
@@ -30,6 +33,11 @@ export interface StartOptions {
   healthPollIntervalMs?: number;
   /** Register process-wide default metrics (off for in-process test instances). */
   defaultMetrics?: boolean;
+  /**
+   * Times leader election, the work queue and event aggregation; default the
+   * system clock. Tests pass a FakeClock to drive lease expiry.
+   */
+  clock?: Clock;
 }
 
 /**
@@ -44,6 +52,7 @@ export async function startController(options: StartOptions): Promise<Controller
   const events = new EventRecorder(client, {
     onError: (err) => log.debug({ err: String(err) }, "event write failed"),
     ...(options.identity ? { reportingInstance: options.identity } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
   });
   const metrics = new Metrics({ defaultMetrics: options.defaultMetrics ?? true });
   const artifacts = new ArtifactCache();
@@ -54,6 +63,7 @@ export async function startController(options: StartOptions): Promise<Controller
     watchNamespaces: config.watchNamespaces,
     concurrency: config.concurrent,
     queueMetrics: metrics.queueMetrics,
+    ...(options.clock ? { clock: options.clock } : {}),
     ...(config.leaderElect
       ? {
           leaderElection: {
@@ -121,7 +131,7 @@ export async function startController(options: StartOptions): Promise<Controller
       await artifacts.close();
       client.close();
     })());
-  return { manager, metrics, probes, metricsPort: served?.port, client, stop };
+  return { manager, events, metrics, probes, metricsPort: served?.port, client, stop };
 }
 
 /** Where the leader-election Lease lives: flag, $POD_NAMESPACE, the pod's own namespace, else default. */

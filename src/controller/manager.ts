@@ -6,6 +6,7 @@ import { KindNotFoundError, KubeApiError } from "../kube/errors.js";
 import { Informer, objectKey } from "../kube/informer.js";
 import { LeaderElector } from "../kube/leader-election.js";
 import { WorkQueue, type KeyHandler, type WorkQueueMetrics } from "../kube/workqueue.js";
+import type { Clock } from "../util/clock.js";
 import type { Logger } from "../util/log.js";
 import { producerIndexKeys } from "../source/resolve.js";
 import { dependencyKeysOf, keysForSourceEvent, sourceKeysOf } from "./watch-index.js";
@@ -37,6 +38,12 @@ export interface ManagerOptions {
   /** Periodic re-delivery of every StageSet, a safety net under requeue-after. */
   resyncPeriodMs?: number;
   queueMetrics?: WorkQueueMetrics;
+  /**
+   * Times leader election (retry pauses, renew deadline, lease expiry) and the
+   * work queue (delayed adds, retries); default the system clock. The caches'
+   * resync and reconnect backoff keep the system clock.
+   */
+  clock?: Clock;
   /** Builds the reconcile function once the caches exist. */
   reconcilerFactory(caches: Caches): KeyHandler;
 }
@@ -146,6 +153,7 @@ export class Manager {
       leaseDurationMs: le.leaseDurationMs,
       renewDeadlineMs: le.renewDeadlineMs,
       retryPeriodMs: le.retryPeriodMs,
+      ...(this.#options.clock ? { clock: this.#options.clock } : {}),
       onStartedLeading: () => {
         this.#log.info({ identity: elector.identity }, "became leader; reconciling");
         this.#startQueue();
@@ -183,6 +191,7 @@ export class Manager {
     const queue = new WorkQueue({
       concurrency: this.#options.concurrency,
       metrics: this.#options.queueMetrics,
+      ...(this.#options.clock ? { clock: this.#options.clock } : {}),
       onError: (key, err, retryInMs) => this.#log.error({ stageset: key, err: String(err), retryInMs }, "reconcile failed"),
     });
     this.#queue = queue;

@@ -1,3 +1,5 @@
+import { pause, systemClock, type Clock } from "../util/clock.js";
+
 /** Capped exponential backoff: `base * 2^attempt`, never above `max`. */
 export interface BackoffPolicy {
   baseMs: number;
@@ -15,16 +17,10 @@ export function withJitter(delayMs: number, random: () => number = Math.random):
   return delayMs / 2 + random() * (delayMs / 2);
 }
 
-/** Resolves after `ms`, or early (without error) when `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-  });
+/**
+ * Resolves after `ms` on `clock` (default the system clock), or early
+ * (without error) when `signal` aborts. Never rejects.
+ */
+export function sleep(ms: number, signal?: AbortSignal, clock: Clock = systemClock): Promise<void> {
+  return pause(clock, ms, signal);
 }

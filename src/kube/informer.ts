@@ -1,5 +1,6 @@
 import type { KubeObject } from "../api/types.js";
-import { backoffDelay, sleep, withJitter, type BackoffPolicy } from "./backoff.js";
+import { pause, systemClock, type Clock, type Timer } from "../util/clock.js";
+import { backoffDelay, withJitter, type BackoffPolicy } from "./backoff.js";
 import type { KubeClient } from "./client.js";
 import { isGone } from "./errors.js";
 
@@ -31,6 +32,8 @@ export interface InformerOptions {
   backoff?: BackoffPolicy;
   /** Told about list/watch failures and handler exceptions (the informer keeps going). */
   onError?(err: unknown): void;
+  /** Times the periodic resync and the reconnect backoff; default the system clock. */
+  clock?: Clock;
 }
 
 /** `namespace/name`, or `name` for cluster-scoped objects. */
@@ -66,11 +69,13 @@ export class Informer<T extends KubeObject = KubeObject> {
   #syncWaiters: ((synced: boolean) => void)[] = [];
   #abort: AbortController | undefined;
   #loops: Promise<void>[] = [];
-  #resyncTimer: NodeJS.Timeout | undefined;
+  #resyncTimer: Timer | undefined;
+  readonly #clock: Clock;
 
   constructor(client: ListWatchClient, options: InformerOptions) {
     this.#client = client;
     this.#options = options;
+    this.#clock = options.clock ?? systemClock;
     this.apiVersion = options.apiVersion;
     this.kind = options.kind;
     this.#unsyncedScopes = new Set(this.#scopes());
@@ -148,13 +153,14 @@ export class Informer<T extends KubeObject = KubeObject> {
     const signal = this.#abort.signal;
     this.#loops = this.#scopes().map((scope) => this.#listAndWatch(scope, signal));
     const resync = this.#options.resyncPeriodMs ?? 0;
-    if (resync > 0) this.#resyncTimer = setInterval(() => this.#resync(), resync);
+    if (resync > 0) this.#scheduleResync(resync, signal);
   }
 
   /** Stops watching; the cache keeps its last state. */
   async stop(): Promise<void> {
     this.#abort?.abort();
-    clearInterval(this.#resyncTimer);
+    this.#resyncTimer?.cancel();
+    this.#resyncTimer = undefined;
     for (const waiter of this.#syncWaiters.splice(0)) waiter(false);
     await Promise.all(this.#loops);
   }
@@ -211,7 +217,7 @@ export class Informer<T extends KubeObject = KubeObject> {
         } else {
           this.#options.onError?.(err);
         }
-        await sleep(withJitter(backoffDelay(failures - 1, backoff)), signal);
+        await pause(this.#clock, withJitter(backoffDelay(failures - 1, backoff)), signal);
       }
     }
   }
@@ -282,6 +288,15 @@ export class Informer<T extends KubeObject = KubeObject> {
   #markSynced(scope: string): void {
     if (!this.#unsyncedScopes.delete(scope) || !this.hasSynced()) return;
     for (const waiter of this.#syncWaiters.splice(0)) waiter(true);
+  }
+
+  /** Resyncs every `periodMs` on the clock until `signal` aborts. */
+  #scheduleResync(periodMs: number, signal: AbortSignal): void {
+    this.#resyncTimer = this.#clock.setTimer(periodMs, () => {
+      if (signal.aborted) return;
+      this.#resync();
+      this.#scheduleResync(periodMs, signal);
+    });
   }
 
   #resync(): void {

@@ -2,7 +2,6 @@
 // StageSet, leader election between two instances, and no concurrent
 // reconciles of one key under an event burst.
 import assert from "node:assert/strict";
-import { setTimeout as sleep } from "node:timers/promises";
 import { describe, test } from "node:test";
 import type { StageSet } from "../../src/api/types.js";
 import { Manager, type Caches } from "../../src/controller/manager.js";
@@ -11,6 +10,7 @@ import { EventRecorder } from "../../src/kube/events.js";
 import { silentLogger } from "../../src/util/log.js";
 import { createTestNamespace, testCluster } from "../support/cluster.js";
 import { reconcileCount, startTestController } from "../support/controller.js";
+import { FakeClock } from "../support/fake-clock.js";
 import { waitFor } from "../support/wait.js";
 
 const STAGESET = { apiVersion: "stages.metio.wtf/v1", kind: "StageSet" } as const;
@@ -54,41 +54,56 @@ describe("controller runtime", { concurrency: true }, () => {
     }
   });
 
-  test("only the lease holder reconciles; when it stops the other takes over within the lease duration", async () => {
+  test("only the lease holder reconciles; when it stops the other takes over a lease duration after the last renewal", async () => {
     const cluster = await testCluster();
     const namespace = await createTestNamespace(cluster, "ctl-leader");
     const client = KubeClient.fromKubeConfig(cluster.kubeConfig);
+    // Both instances' leader election (and work queues) run on one FakeClock:
+    // each round waits until both electors are parked in a pause, so the real
+    // API round trips take no fake time and the takeover bounds are exact.
+    const clock = new FakeClock();
+    // The production defaults, as flags.
+    const lease = { durationMs: 15_000, retryPeriodMs: 2_000 };
+    const maxCampaignPause = lease.retryPeriodMs * 1.2;
+    const plenty = 10 * 60_000;
     const leFlags = [
       "--leader-elect",
       "--leader-election-namespace",
       namespace,
       "--leader-election-lease-duration",
-      "4s",
+      "15s",
       "--leader-election-renew-deadline",
-      "3s",
+      "10s",
       "--leader-election-retry-period",
-      "500ms",
+      "2s",
     ];
-    const first = await startTestController(cluster, namespace, leFlags, { identity: "first" });
-    await waitFor(() => first.manager.isLeader(), { description: "the first instance to lead", timeoutMs: 15_000 });
-    const second = await startTestController(cluster, namespace, leFlags, { identity: "second" });
+    const first = await startTestController(cluster, namespace, leFlags, { identity: "first", clock });
+    await clock.run(plenty, 1, () => first.manager.isLeader());
+    assert.ok(first.manager.isLeader(), "the first instance leads");
+    const second = await startTestController(cluster, namespace, leFlags, { identity: "second", clock });
     try {
       await client.create(stageSet(namespace, "led"));
       await waitFor(async () => (await readyOf(client, namespace, "led")).ready, { description: "the leader to reconcile", timeoutMs: 30_000 });
-      await sleep(1_000);
-      assert.equal(second.manager.isLeader(), false);
+      // Two lease durations: the leader renews every retry period, the standby campaigns all along.
+      await clock.run(2 * lease.durationMs, 2);
+      assert.equal(first.manager.isLeader(), true, "the leader kept renewing");
+      assert.equal(second.manager.isLeader(), false, "the standby never acquired the lease");
       assert.ok((await reconcileCount(first)) > 0, "the leader reconciled");
       assert.equal(await reconcileCount(second), 0, "the standby never reconciled");
-      const lease = await client.get({ apiVersion: "coordination.k8s.io/v1", kind: "Lease", namespace, name: "stageset-controller.stages.metio.wtf" });
-      assert.equal((lease?.spec as { holderIdentity?: string }).holderIdentity, "first");
+      const held = await client.get({ apiVersion: "coordination.k8s.io/v1", kind: "Lease", namespace, name: "stageset-controller.stages.metio.wtf" });
+      assert.equal((held?.spec as { holderIdentity?: string }).holderIdentity, "first");
 
-      const stoppedAt = Date.now();
+      const stoppedAt = clock.now();
       await first.stop();
-      await waitFor(() => second.manager.isLeader(), { description: "the second instance to take over", timeoutMs: 15_000, intervalMs: 100 });
-      const takeoverMs = Date.now() - stoppedAt;
-      // The lease expires at most 4s after the last renewal; a candidate notices within one
-      // 500ms retry period; 2s of slack keeps a loaded CI machine from failing the test.
-      assert.ok(takeoverMs <= 4_000 + 500 + 2_000, `takeover took ${takeoverMs}ms, well past the 4s lease duration`);
+      // Time stays where the round that saw the takeover left it: the time of the winning attempt.
+      await clock.run(plenty, 1, () => second.manager.isLeader());
+      assert.ok(second.manager.isLeader(), "the second instance takes over");
+      const takeoverMs = clock.now() - stoppedAt;
+      // The leader renewed within one retry period before the stop (no release
+      // on stop); the standby saw that renewal within one campaign pause and
+      // wins at its first attempt a lease duration after it saw it.
+      assert.ok(takeoverMs >= lease.durationMs - lease.retryPeriodMs, `took over too early: ${takeoverMs}ms after the stop`);
+      assert.ok(takeoverMs <= lease.durationMs + 2 * maxCampaignPause, `took over ${takeoverMs}ms after the stop`);
 
       await client.patch({ ...STAGESET, namespace, name: "led" }, { metadata: { annotations: { "reconcile.fluxcd.io/requestedAt": "after-takeover" } } }, "merge");
       await waitFor(

@@ -1,6 +1,7 @@
 // The informer against a real API server: it mirrors adds, updates and
 // deletes, keeps its indexes in step, honours a namespace list, resyncs,
-// and relists when the API server says its resourceVersion is gone.
+// and relists when the API server says its resourceVersion is gone. Resync
+// and reconnect backoff run on a FakeClock the tests advance: no sleeps.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
@@ -8,6 +9,7 @@ import type { KubeObject } from "../../src/api/types.js";
 import { KubeClient } from "../../src/kube/client.js";
 import { Informer, type ListWatchClient } from "../../src/kube/informer.js";
 import { createTestNamespace, testCluster, type TestCluster } from "../support/cluster.js";
+import { FakeClock } from "../support/fake-clock.js";
 import { waitFor } from "../support/wait.js";
 import { widgetCrd } from "../support/widgets.js";
 
@@ -88,11 +90,23 @@ describe("Informer", () => {
     }
   });
 
-  test("watches only the listed namespaces", async () => {
+  test("watches only the listed namespaces, through the label selector", async () => {
     const watched1 = await createTestNamespace(cluster, "informer-w1");
     const watched2 = await createTestNamespace(cluster, "informer-w2");
     const ignored = await createTestNamespace(cluster, "informer-x");
-    const informer = new Informer(client, {
+    // Every list and watch the informer makes, by namespace ("*" for cluster-wide).
+    const requests: string[] = [];
+    const recording: ListWatchClient = {
+      listAll: <T extends KubeObject>(v: string, k: string, options?: Parameters<KubeClient["listAll"]>[2]) => {
+        requests.push(`list ${options?.namespace ?? "*"} ${options?.labelSelector ?? ""}`);
+        return client.listAll<T>(v, k, options);
+      },
+      watch: <T extends KubeObject>(v: string, k: string, options?: Parameters<KubeClient["watch"]>[2]) => {
+        requests.push(`watch ${options?.namespace ?? "*"} ${options?.labelSelector ?? ""}`);
+        return client.watch<T>(v, k, options);
+      },
+    };
+    const informer = new Informer(recording, {
       apiVersion: "v1",
       kind: "ConfigMap",
       namespaces: [watched1, watched2],
@@ -101,10 +115,19 @@ describe("Informer", () => {
     informer.start();
     try {
       await informer.waitForSync();
+      // In each watched namespace an unlabelled ConfigMap comes first: a
+      // namespace's watch delivers in order, so had the selector been dropped
+      // it would be cached by the time its labelled successor is.
+      for (const ns of [watched1, watched2]) await client.create(configMap(ns, "unscoped"));
       for (const ns of [watched1, watched2, ignored]) await client.create(configMap(ns, "cm", { scoped: "yes" }));
-      await until("both watched namespaces seen", () => informer.size === 2);
-      await new Promise((r) => setTimeout(r, 300));
-      assert.deepEqual(informer.list().map((o) => o.metadata.namespace).sort(), [watched1, watched2].sort());
+      await until("the labelled ConfigMaps of both watched namespaces seen", () => informer.get(watched1, "cm") !== undefined && informer.get(watched2, "cm") !== undefined);
+      assert.deepEqual(informer.list().map((o) => `${o.metadata.namespace}/${o.metadata.name}`).sort(), [`${watched1}/cm`, `${watched2}/cm`].sort());
+      // The ignored namespace's object could only arrive through a request
+      // that covers it: none was made.
+      assert.deepEqual(
+        [...new Set(requests)].sort(),
+        [`list ${watched1} scoped=yes`, `list ${watched2} scoped=yes`, `watch ${watched1} scoped=yes`, `watch ${watched2} scoped=yes`].sort(),
+      );
       assert.equal(informer.get(ignored, "cm"), undefined);
     } finally {
       await informer.stop();
@@ -158,49 +181,75 @@ describe("Informer", () => {
     }
   });
 
-  test("resync re-delivers cached objects to onUpdate with old === new", async () => {
+  test("resync re-delivers cached objects to onUpdate with old === new, once per period, until stopped", async () => {
     const namespace = await createTestNamespace(cluster, "informer-resync");
     await client.create(configMap(namespace, "steady"));
+    const clock = new FakeClock();
+    const period = 30 * 60_000; // the controller's StageSet resync
     const informer = new Informer(client, {
       apiVersion: "v1",
       kind: "ConfigMap",
       namespaces: [namespace],
       fieldSelector: "metadata.name=steady",
-      resyncPeriodMs: 100,
+      resyncPeriodMs: period,
+      clock,
     });
     let resyncs = 0;
     informer.addHandlers({ onUpdate: (old, cur) => void (old === cur && resyncs++) });
     informer.start();
     try {
       await informer.waitForSync();
-      await until("three resyncs", () => resyncs >= 3);
+      assert.ok(informer.get(namespace, "steady"));
+      await clock.advance(period - 1);
+      assert.equal(resyncs, 0, "no resync before a full period");
+      await clock.advance(1);
+      assert.equal(resyncs, 1, "one resync at the period");
+      await clock.advance(2 * period);
+      assert.equal(resyncs, 3, "one more per period");
     } finally {
       await informer.stop();
     }
-    const after = resyncs;
-    await new Promise((r) => setTimeout(r, 250));
-    assert.equal(resyncs, after, "stop ends the resync timer");
+    assert.equal(clock.pending, 0, "stop cancels the resync timer");
+    await clock.advance(10 * period);
+    assert.equal(resyncs, 3, "no resync after stop");
   });
 
-  test("keeps retrying while the API refuses, and waitForSync gives up on abort", async () => {
+  test("keeps retrying while the API refuses, backing off 800ms doubling to 30s, and waitForSync gives up on abort", async () => {
     const namespace = await createTestNamespace(cluster, "informer-denied");
     const errors: unknown[] = [];
     const denied = client.asServiceAccount(namespace, "nobody");
+    const clock = new FakeClock();
     const informer = new Informer(denied, {
       apiVersion: "v1",
       kind: "ConfigMap",
       namespaces: [namespace],
-      backoff: { baseMs: 20, maxMs: 50 },
       onError: (err) => errors.push(err),
+      clock,
     });
     informer.start();
     try {
-      await until("several refused lists", () => errors.length >= 3);
+      const failures = 8;
+      // Each round: the list is refused for real, then the loop pauses on the clock; move time to the pause's end.
+      for (let i = 1; i <= failures; i++) {
+        await clock.whenSleeping(1);
+        assert.equal(errors.length, i, `one refused list per attempt (attempt ${i})`);
+        if (i < failures) assert.ok(await clock.step(), "the pause is due");
+      }
       assert.match(String(errors[0]), /Forbidden|forbidden/);
+      assert.equal(clock.sleeps.length, failures);
+      clock.sleeps.forEach((ms, attempt) => {
+        const full = Math.min(800 * 2 ** attempt, 30_000);
+        assert.ok(ms >= full / 2 && ms <= full, `pause ${attempt} was ${ms}ms, expected ${full / 2}–${full}ms (jittered)`);
+      });
       assert.equal(informer.hasSynced(), false);
-      assert.equal(await informer.waitForSync(AbortSignal.timeout(50)), false);
+      const abort = new AbortController();
+      const syncing = informer.waitForSync(abort.signal);
+      assert.equal(await Promise.race([syncing, Promise.resolve("pending")]), "pending", "waitForSync waits while the lists fail");
+      abort.abort();
+      assert.equal(await syncing, false);
     } finally {
       await informer.stop();
     }
+    assert.equal(clock.pending, 0, "stop ends the backoff pause");
   });
 });

@@ -3,8 +3,10 @@
 // write request.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import type { KubeObject } from "../../src/api/types.js";
+import type { KubeClient } from "../../src/kube/client.js";
 import { createTestNamespace } from "../support/cluster.js";
-import { reconcileCount, startTestController, writeRequests } from "../support/controller.js";
+import { reconcileCount, startTestController, waitForIdle, writeRequests } from "../support/controller.js";
 import { publishExternalArtifact } from "../support/flux.js";
 import { usePipelineFixture, waitForReason, STAGESET } from "../support/pipeline.js";
 import { waitFor } from "../support/wait.js";
@@ -127,6 +129,18 @@ stringData:
   token: not-a-real-token
 `;
 
+/** Whether the Deployment, HPA and PDB controllers have written status for the current generation of `web`. */
+async function othersCaughtUp(client: KubeClient, namespace: string): Promise<boolean> {
+  type WithStatus = KubeObject & { status?: { observedGeneration?: number; conditions?: unknown[] } };
+  const [deployment, hpa, pdb] = await Promise.all([
+    client.get<WithStatus>({ apiVersion: "apps/v1", kind: "Deployment", namespace, name: "web" }),
+    client.get<WithStatus>({ apiVersion: "autoscaling/v2", kind: "HorizontalPodAutoscaler", namespace, name: "web" }),
+    client.get<WithStatus>({ apiVersion: "policy/v1", kind: "PodDisruptionBudget", namespace, name: "web" }),
+  ]);
+  const observed = (o: WithStatus | undefined) => o !== undefined && o.status?.observedGeneration === o.metadata.generation;
+  return observed(deployment) && observed(pdb) && (hpa?.status?.conditions?.length ?? 0) > 0;
+}
+
 describe("no-op reconcile", () => {
   const fixture = usePipelineFixture();
 
@@ -137,14 +151,21 @@ describe("no-op reconcile", () => {
     try {
       await fixture.client.create({ ...STAGESET, metadata: { name: "app", namespace }, spec: { stages: [{ name: "app", sourceRef: { name: "app" }, readyChecks: { timeout: "60s" } }] } });
       await waitForReason(fixture.client, namespace, "app", "Succeeded", 90_000);
-      // Give the controllers (HPA, Deployment) time to write their status; then count one more run.
-      await new Promise((r) => setTimeout(r, 1_000));
+      // The no-op must hold after the cluster's own controllers have written
+      // to the applied objects (status, their managedFields entries): wait
+      // until the Deployment, HPA and PDB controllers have seen the current
+      // generation (the HPA controller's first status comes with its 15s
+      // sync), and until the first run is over (its events written), so the
+      // counters below see the next run alone.
+      await waitFor(() => othersCaughtUp(fixture.client, namespace), { description: "the Deployment, HPA and PDB controllers to write status", timeoutMs: 60_000, intervalMs: 200 });
+      await waitForIdle(controller);
       for (let round = 0; round < 2; round++) {
         const running = controller;
         const before = await reconcileCount(running);
         running.client.resetStats();
         running.manager.enqueue(`${namespace}/app`);
         await waitFor(async () => (await reconcileCount(running)) > before, { description: "a no-op reconcile", timeoutMs: 30_000, intervalMs: 20 });
+        await running.events.flush(); // an event the run recorded would be a write too
         assert.equal(writeRequests(running), 0, `round ${round}: the no-op reconcile wrote: ${JSON.stringify(running.client.stats())}`);
       }
 
@@ -153,6 +174,7 @@ describe("no-op reconcile", () => {
       controller = await startTestController(fixture.cluster, namespace);
       const restarted = controller;
       await waitFor(async () => (await reconcileCount(restarted)) > 0, { description: "the restarted controller's first run", timeoutMs: 30_000, intervalMs: 20 });
+      await restarted.events.flush();
       assert.equal(writeRequests(restarted), 0, `after a restart the first run wrote: ${JSON.stringify(restarted.client.stats())}`);
     } finally {
       await controller.stop();

@@ -8,7 +8,7 @@ import type { StageSet } from "../../src/api/types.js";
 import { KubeClient } from "../../src/kube/client.js";
 import { ArtifactServer } from "../support/artifact-server.js";
 import { createTestNamespace, testCluster } from "../support/cluster.js";
-import { reconcileCount, startTestController, writeRequests } from "../support/controller.js";
+import { reconcileCount, startTestController, waitForIdle, writeRequests } from "../support/controller.js";
 import { publishExternalArtifact } from "../support/flux.js";
 import { waitFor } from "../support/wait.js";
 
@@ -40,8 +40,8 @@ test(`a no-op reconcile of a ${OBJECTS}-object stage makes zero write requests`,
     const firstApplyMs = performance.now() - started;
     assert.equal(ready.status?.stages?.[0]?.entriesCount, OBJECTS);
 
-    // Let the first run finish writing (events, status), then count a no-op run.
-    await new Promise((r) => setTimeout(r, 500));
+    // Let the first run finish (its status and events written), then count a no-op run.
+    await waitForIdle(controller);
     const before = await reconcileCount(controller);
     controller.client.resetStats();
     const noopStarted = performance.now();
@@ -52,6 +52,7 @@ test(`a no-op reconcile of a ${OBJECTS}-object stage makes zero write requests`,
       intervalMs: 10,
     });
     const noopMs = performance.now() - noopStarted;
+    await controller.events.flush(); // an event the run recorded would be a write too
     const stats = controller.client.stats();
     const writes = writeRequests(controller);
     t.diagnostic(`first apply of ${OBJECTS} objects: ${(firstApplyMs / 1000).toFixed(1)}s; no-op reconcile: ${noopMs.toFixed(0)}ms; requests: ${JSON.stringify(stats)}`);

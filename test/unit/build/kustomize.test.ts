@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { KustomizeFailure, runKustomize } from "../../../src/build/kustomize.js";
 import { repoRoot } from "../../../src/util/tools.js";
+import { waitFor } from "../../support/wait.js";
 
 const fixtures = join(repoRoot(), "test", "fixtures", "build");
 
@@ -54,8 +56,11 @@ describe("runKustomize", () => {
 
   it("stops when the signal aborts", async () => {
     const controller = new AbortController();
-    const run = runKustomize(scratch, scratch, { binary: await script("hang2", "exec sleep 30"), signal: controller.signal });
-    setTimeout(() => controller.abort(), 100);
+    const started = join(scratch, "hang2.started");
+    const run = runKustomize(scratch, scratch, { binary: await script("hang2", `touch ${started}\nexec sleep 30`), signal: controller.signal });
+    // Abort while the process runs: once it has left its mark.
+    await waitFor(() => existsSync(started), { description: "the build process to start", timeoutMs: 10_000, intervalMs: 10 });
+    controller.abort();
     await assert.rejects(run, (err: unknown) => err instanceof KustomizeFailure && err.stopped && /cancelled/.test(err.message));
   });
 

@@ -7,6 +7,7 @@ import { ArtifactError } from "../../../src/errors.js";
 import { ArtifactCache } from "../../../src/source/artifact-cache.js";
 import type { Artifact } from "../../../src/source/artifact.js";
 import { computeDigest } from "../../../src/source/digest.js";
+import { waitFor } from "../../support/wait.js";
 import { ArtifactServer } from "./helpers/artifact-server.js";
 import { tarGz } from "./helpers/tarball.js";
 
@@ -28,6 +29,11 @@ function publish(path: string, size: number, fill = "a"): Artifact {
   const body = tarGz([{ path: "manifest.yaml", content: fill.repeat(size) }]);
   return { url: server.serve(path, body), revision: path, digest: computeDigest("sha256", body) };
 }
+
+const exists = (path: string) => stat(path).then(
+  () => true,
+  () => false,
+);
 
 function newCache(maxBytes: number): ArtifactCache {
   return new ArtifactCache({ parentDir: work, maxBytes, fetch: { retries: 0, timeoutMs: 2000 } });
@@ -55,19 +61,23 @@ describe("ArtifactCache", () => {
     const third = publish("/third.tar.gz", 100, "3");
 
     const leaseFirst = await cache.acquire(first);
-    (await cache.acquire(second)).release();
+    const leaseSecond = await cache.acquire(second);
+    leaseSecond.release();
     const leaseThird = await cache.acquire(third);
-    await new Promise((resolve) => setTimeout(resolve, 20));
     assert.equal(cache.count, 2, "second was idle and least recently used");
+    await waitFor(async () => !(await exists(leaseSecond.dir)), { description: "the evicted tree's directory to be deleted", timeoutMs: 10_000, intervalMs: 5 });
     assert.equal(await readFile(join(leaseFirst.dir, "manifest.yaml"), "utf8"), "1".repeat(100), "leased tree intact");
+    assert.ok(await exists(leaseThird.dir));
 
     leaseFirst.release();
     leaseFirst.release(); // idempotent
     leaseThird.release();
     (await cache.acquire(second)).release();
     assert.equal(server.hitsOf("/second.tar.gz"), 2, "an evicted tree is downloaded again");
-    await new Promise((resolve) => setTimeout(resolve, 20));
     assert.ok(cache.size <= 250);
+    assert.equal(cache.count, 2, "first, now idle and least recently used, made room");
+    await waitFor(async () => !(await exists(leaseFirst.dir)), { description: "the evicted tree's directory to be deleted", timeoutMs: 10_000, intervalMs: 5 });
+    assert.ok(await exists(leaseThird.dir), "third was used more recently and stays");
     await cache.close();
   });
 

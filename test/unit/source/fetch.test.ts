@@ -7,6 +7,7 @@ import { ArtifactError } from "../../../src/errors.js";
 import type { Artifact } from "../../../src/source/artifact.js";
 import { computeDigest, DIGEST_ALGORITHMS } from "../../../src/source/digest.js";
 import { fetchArtifact, type FetchOptions } from "../../../src/source/fetch.js";
+import { waitFor } from "../../support/wait.js";
 import { ArtifactServer } from "./helpers/artifact-server.js";
 import { tarGz } from "./helpers/tarball.js";
 
@@ -178,7 +179,9 @@ describe("fetchArtifact", () => {
     const url = server.route("/hang.tar.gz", () => undefined);
     const controller = new AbortController();
     const pending = fetchArtifact(artifactAt(url), { ...FAST, timeoutMs: 10_000, retries: 5, signal: controller.signal });
-    setTimeout(() => controller.abort(new Error("shutting down")), 50);
+    // Abort once the request is in flight (the server has it and never answers).
+    await waitFor(() => server.hitsOf("/hang.tar.gz") === 1, { description: "the request to reach the server", timeoutMs: 10_000, intervalMs: 5 });
+    controller.abort(new Error("shutting down"));
     await assert.rejects(pending, /shutting down/);
     assert.equal(server.hitsOf("/hang.tar.gz"), 1);
   });
