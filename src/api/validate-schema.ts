@@ -60,15 +60,17 @@ function check(value: unknown, schema: SchemaNode, path: string, issues: Validat
 }
 
 function checkObject(value: Record<string, unknown>, schema: SchemaNode, path: string, issues: ValidationIssue[]): void {
+  // Own properties only, here and below: a field named like an Object
+  // member (`toString`, `constructor`, `__proto__`) is a field like any other.
   for (const name of schema.required ?? []) {
-    if (value[name] === undefined || value[name] === null) {
+    if (!Object.hasOwn(value, name) || value[name] === undefined || value[name] === null) {
       issues.push({ field: childPath(path, name), message: "is required: set it" });
     }
   }
   if (schema.properties) {
     const known = Object.keys(schema.properties);
     for (const [name, child] of Object.entries(value)) {
-      const childSchema = schema.properties[name];
+      const childSchema = Object.hasOwn(schema.properties, name) ? schema.properties[name] : undefined;
       if (childSchema === undefined) {
         if (schema["x-kubernetes-preserve-unknown-fields"] !== true) {
           issues.push({

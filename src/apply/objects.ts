@@ -109,12 +109,25 @@ export function withLabels(obj: KubeObject, labels: Record<string, string>): Kub
 
 /** Checks the fields an object needs before anything is sent for it. */
 export function assertWellFormed(obj: KubeObject, stage: string): void {
-  const name = obj?.metadata?.name;
-  if (typeof obj?.apiVersion !== "string" || !obj.apiVersion || typeof obj.kind !== "string" || !obj.kind || !name) {
-    const what = `${obj?.kind || "<no kind>"} ${name || "<no name>"}`;
+  const metadata: unknown = obj?.metadata;
+  const name: unknown = typeof metadata === "object" && metadata !== null ? (metadata as { name?: unknown }).name : undefined;
+  const kind: unknown = obj?.kind;
+  const shownKind = typeof kind === "string" && kind ? kind : "<no kind>";
+  if (typeof obj?.apiVersion !== "string" || !obj.apiVersion || typeof kind !== "string" || !kind || !name) {
+    const what = `${shownKind} ${typeof name === "string" && name ? name : "<no name>"}`;
     throw new InvalidManifestError(
       `stage "${stage}": rendered object ${what} lacks apiVersion, kind or metadata.name; fix the manifest in the stage's source`,
     );
+  }
+  // Identity fields are used as strings everywhere (ids, URLs, messages): say so rather than send "[object Object]".
+  const namespace: unknown = (metadata as { namespace?: unknown }).namespace;
+  for (const [field, value] of [["name", name], ["namespace", namespace]] as const) {
+    if (value !== undefined && value !== null && typeof value !== "string") {
+      const shown = typeof name === "string" ? `${shownKind} ${name}` : `a ${shownKind}`;
+      throw new InvalidManifestError(
+        `stage "${stage}": rendered object ${shown} has a metadata.${field} that is ${Array.isArray(value) ? "a list" : `a ${typeof value === "object" ? "map" : typeof value}`}, not a string; fix the manifest in the stage's source`,
+      );
+    }
   }
 }
 

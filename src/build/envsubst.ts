@@ -154,8 +154,12 @@ function closesOnItsLine(src: string, start: number): boolean {
   return false;
 }
 
+/** How deeply `${...}` may nest (in defaults and patterns): far past any real use, well within the stack. */
+const MAX_NESTING = 64;
+
 class Parser {
   private pos = 0;
+  private depth = 0;
   /** Where the innermost `${` being parsed starts. */
   private exprStart = 0;
 
@@ -184,8 +188,13 @@ class Parser {
   private openFunc(): Node {
     const outer = this.exprStart;
     this.exprStart = this.pos;
+    if (++this.depth > MAX_NESTING) {
+      const expression = expressionText(this.src, this.exprStart);
+      throw new EnvsubstSyntaxError("malformed", expression, this.exprStart, `"${expression}" nests more than ${MAX_NESTING} \${...} expressions`);
+    }
     this.pos += 2;
     const node = this.parseFunc();
+    this.depth--;
     this.exprStart = outer;
     return node;
   }
@@ -390,17 +399,138 @@ export class UndefinedVariableError extends Error {
   }
 }
 
-function evaluate(nodes: Node[], lookup: VariableLookup): string {
-  let out = "";
-  for (const node of nodes) out += node.kind === "text" ? node.value : evaluateFunc(node, lookup);
-  return out;
+/**
+ * What one render may spend on substitution, shared by every document of a
+ * stage (see {@link newExpansionBudget}); expand() draws it down and throws
+ * ExpansionLimitError when it runs out.
+ */
+export interface ExpansionBudget {
+  /** Characters the expressions may still produce (values, defaults, replacements, nested results). */
+  outputChars: number;
+  /** Steps the pattern matcher of `#`/`##`/`%`/`%%` may still take (value length × pattern length, summed). */
+  trimSteps: number;
 }
 
-function evaluateFunc(node: FuncNode, lookup: VariableLookup): string {
-  const args = node.args.map((arg) => evaluate([arg], lookup));
-  const { value, defined } = lookup(node.param);
-  if (!defined && !DEFAULT_OPERATORS.has(node.op)) throw new UndefinedVariableError(node.param);
-  return applyOperator(node.op, value, args);
+/**
+ * The limits per stage render. Substitution runs on the controller's only
+ * event loop, so each is sized to stay well under a fraction of a second in
+ * the worst case (see docs in the test measuring it):
+ * - 4 Mi characters of expression results over all objects of a stage:
+ *   more than twice the largest object the API server stores (1.5 MiB in
+ *   etcd); parsing that much substituted YAML takes well under a second;
+ * - 2^24 (16.8 M) matcher steps for pattern trims (about 0.2 s), where
+ *   Flux's own matcher (path.Match per prefix) takes quadratic time and a
+ *   backtracking one exponential time.
+ */
+export const MAX_EXPANSION_CHARS = 4 * 1024 * 1024;
+export const MAX_TRIM_STEPS = 1 << 24;
+
+export function newExpansionBudget(): ExpansionBudget {
+  return { outputChars: MAX_EXPANSION_CHARS, trimSteps: MAX_TRIM_STEPS };
+}
+
+/** The budget ran out. Names the variable and the sizes, never a value. */
+export class ExpansionLimitError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "ExpansionLimitError";
+  }
+}
+
+class Evaluator {
+  constructor(
+    private readonly lookup: VariableLookup,
+    private readonly budget: ExpansionBudget,
+  ) {}
+
+  evaluate(nodes: Node[]): string {
+    let out = "";
+    for (const node of nodes) out += node.kind === "text" ? node.value : this.evaluateFunc(node);
+    return out;
+  }
+
+  private evaluateFunc(node: FuncNode): string {
+    const args = node.args.map((arg) => this.evaluate([arg]));
+    const { value, defined } = this.lookup(node.param);
+    if (!defined && !DEFAULT_OPERATORS.has(node.op)) throw new UndefinedVariableError(node.param);
+    if (node.op === "/" || node.op === "//") this.spend(node.param, replacedLength(node.op, value, args));
+    const result = this.applyOperator(node, value, args);
+    this.spend(node.param, result.length);
+    return result;
+  }
+
+  private spend(variable: string, chars: number): void {
+    this.budget.outputChars -= chars;
+    if (this.budget.outputChars < 0) {
+      throw new ExpansionLimitError(
+        variable,
+        `substituting "\${${variable}…}" exceeds the limit of ${MAX_EXPANSION_CHARS} characters that the substitutions of one stage may produce`,
+      );
+    }
+  }
+
+  private applyOperator(node: FuncNode, value: string, args: string[]): string {
+    const op = node.op;
+    switch (op) {
+      case "#":
+        return args.length === 0 ? String(Buffer.byteLength(value)) : this.trim(node, value, args[0]!, "prefix", "shortest");
+      case "##":
+        return this.trim(node, value, args[0]!, "prefix", "longest");
+      case "%":
+        return this.trim(node, value, args[0]!, "suffix", "shortest");
+      case "%%":
+        return this.trim(node, value, args[0]!, "suffix", "longest");
+      default:
+        return applyOperator(op, value, args);
+    }
+  }
+
+  /**
+   * Flux's trims (drone/envsubst): the shortest (`#`, `%`) or longest (`##`,
+   * `%%`) non-empty prefix matching the glob is removed; a suffix trim
+   * reverses the value and the pattern (character by character, so `[a-z]`
+   * reversed is a malformed pattern there too) and trims a prefix. A
+   * malformed pattern leaves the value unchanged. Prefixes are counted in
+   * characters; Flux counts bytes, which differs only where it would cut a
+   * multi-byte character in two (and produce invalid UTF-8).
+   */
+  private trim(node: FuncNode, value: string, pattern: string, side: "prefix" | "suffix", which: "shortest" | "longest"): string {
+    const patternChars = Array.from(pattern);
+    if (side === "suffix") patternChars.reverse();
+    const glob = parseGlob(patternChars);
+    if (!glob || value === "") return value;
+    // Charged before any work, by UTF-16 length (at least the character count).
+    this.budget.trimSteps -= value.length * (glob.length + 1);
+    if (this.budget.trimSteps < 0) {
+      throw new ExpansionLimitError(
+        node.param,
+        `the pattern trim "\${${node.param}${node.op}…}" on a value of ${value.length} characters with a pattern of ${glob.length} elements ` +
+          `exceeds the limit of ${MAX_TRIM_STEPS} matching steps for the trims of one stage`,
+      );
+    }
+    const valueChars = Array.from(value);
+    if (side === "suffix") valueChars.reverse();
+    const length = matchingPrefix(glob, valueChars, which);
+    if (length === 0) return value;
+    const kept = valueChars.slice(length);
+    if (side === "suffix") kept.reverse();
+    return kept.join("");
+  }
+}
+
+/** The length `${v/old/new}` or `${v//old/new}` will have, computed before building it. */
+function replacedLength(op: string, value: string, args: string[]): number {
+  if (args.length === 0) return value.length;
+  const pattern = args[0]!;
+  const replacement = args[1] ?? "";
+  let count: number;
+  if (op === "/") count = value.includes(pattern) ? 1 : 0;
+  else if (pattern === "") count = value.length + 1;
+  else count = value.split(pattern).length - 1;
+  return value.length + count * Math.max(0, replacement.length - pattern.length);
 }
 
 function applyOperator(op: string, value: string, args: string[]): string {
@@ -413,14 +543,6 @@ function applyOperator(op: string, value: string, args: string[]): string {
       return value.charAt(0).toUpperCase() + value.slice(1);
     case "^^":
       return value.toUpperCase();
-    case "#":
-      return args.length === 0 ? String(Buffer.byteLength(value)) : trimPrefix(value, args[0]!, "shortest");
-    case "##":
-      return trimPrefix(value, args[0]!, "longest");
-    case "%":
-      return trimSuffix(value, args[0]!, "shortest");
-    case "%%":
-      return trimSuffix(value, args[0]!, "longest");
     case ":":
       return substring(value, args);
     case "/#":
@@ -458,68 +580,140 @@ function parseGoInt(text: string | undefined): number | undefined {
   return Number.parseInt(text, 10);
 }
 
-function trimPrefix(value: string, pattern: string, which: "shortest" | "longest"): string {
-  const chars = Array.from(value);
-  const glob = compileGlob(pattern);
-  if (!glob) return value;
-  let match = 0;
-  for (let len = chars.length; len >= 1; len--) {
-    if (glob.test(chars.slice(0, len).join(""))) {
-      match = len;
-      if (which === "longest") break;
+/**
+ * One element of a glob, as drone/envsubst's path.Match reads it (the copy
+ * Flux uses): `*` any run of characters (slashes included), `?` any one
+ * character, `[...]`/`[^...]` a class of characters and ranges, `\x` the
+ * character x, anything else itself.
+ */
+type GlobToken =
+  | { kind: "star" }
+  | { kind: "any" }
+  | { kind: "char"; char: string }
+  | { kind: "class"; negated: boolean; ranges: number[] };
+
+/**
+ * The glob's elements, or undefined when path.Match would report
+ * ErrBadPattern for it: a trailing `\`, a class that is empty, unclosed,
+ * or has a range missing an end (`[]`, `[a`, `[a-]`, `[-a]`). Such a
+ * pattern never matches in Flux (path.Match fails before reporting a
+ * match), so the value is left unchanged.
+ */
+function parseGlob(chars: readonly string[]): GlobToken[] | undefined {
+  const tokens: GlobToken[] = [];
+  for (let i = 0; i < chars.length; i++) {
+    const ch = chars[i]!;
+    if (ch === "*") {
+      if (tokens[tokens.length - 1]?.kind !== "star") tokens.push({ kind: "star" });
+    } else if (ch === "?") {
+      tokens.push({ kind: "any" });
+    } else if (ch === "\\") {
+      if (++i >= chars.length) return undefined;
+      tokens.push({ kind: "char", char: chars[i]! });
+    } else if (ch === "[") {
+      let j = i + 1;
+      const negated = chars[j] === "^";
+      if (negated) j++;
+      const ranges: number[] = [];
+      // One class character: refuses the end of the pattern, '-' and ']', unescapes '\\'; needs something after it.
+      const classChar = (): number | undefined => {
+        let c = chars[j];
+        if (c === undefined || c === "-" || c === "]") return undefined;
+        if (c === "\\") c = chars[++j];
+        if (c === undefined || j + 1 >= chars.length) return undefined;
+        j++;
+        return c.codePointAt(0)!;
+      };
+      for (;;) {
+        if (chars[j] === "]" && ranges.length > 0) break;
+        const lo = classChar();
+        if (lo === undefined) return undefined;
+        let hi = lo;
+        if (chars[j] === "-") {
+          j++;
+          const end = classChar();
+          if (end === undefined) return undefined;
+          hi = end;
+        }
+        ranges.push(lo, hi);
+      }
+      tokens.push({ kind: "class", negated, ranges });
+      i = j;
+    } else {
+      tokens.push({ kind: "char", char: ch });
     }
   }
-  return chars.slice(match).join("");
+  return tokens;
 }
 
-function trimSuffix(value: string, pattern: string, which: "shortest" | "longest"): string {
-  // Flux reverses both the value and the pattern and trims a prefix.
-  const reverse = (s: string) => Array.from(s).reverse().join("");
-  return reverse(trimPrefix(reverse(value), reverse(pattern), which));
+function tokenMatches(token: GlobToken, char: string): boolean {
+  switch (token.kind) {
+    case "any":
+      return true;
+    case "char":
+      return token.char === char;
+    case "class": {
+      const code = char.codePointAt(0)!;
+      let inside = false;
+      for (let k = 0; k < token.ranges.length && !inside; k += 2) inside = token.ranges[k]! <= code && code <= token.ranges[k + 1]!;
+      return inside !== token.negated;
+    }
+    default:
+      return false;
+  }
 }
 
 /**
- * A shell glob as a RegExp: `*` any run of characters (slashes included),
- * `?` one character, `[...]`/`[^...]` classes, `\x` a literal. Undefined for a
- * malformed pattern (Flux then leaves the value unchanged).
+ * The length of the shortest or longest non-empty prefix of `chars` that the
+ * glob matches as a whole; 0 when none does. One left-to-right pass that
+ * tracks every position the glob can be at (a Thompson NFA simulation): time
+ * is at most chars × (tokens + 1) steps, whatever the pattern, and there is
+ * no backtracking. It gives the same answers as Flux's path.Match per prefix
+ * (whose greedy chunk search is exact for these globs), in linear instead of
+ * quadratic time.
  */
-function compileGlob(pattern: string): RegExp | undefined {
-  let source = "";
-  const chars = Array.from(pattern);
+function matchingPrefix(glob: readonly GlobToken[], chars: readonly string[], which: "shortest" | "longest"): number {
+  const m = glob.length;
+  let current = new Uint8Array(m + 1);
+  let next = new Uint8Array(m + 1);
+  const close = (states: Uint8Array) => {
+    for (let j = 0; j < m; j++) if (states[j] && glob[j]!.kind === "star") states[j + 1] = 1;
+  };
+  current[0] = 1;
+  close(current);
+  let found = 0;
   for (let i = 0; i < chars.length; i++) {
-    const ch = chars[i]!;
-    if (ch === "*") source += "[\\s\\S]*";
-    else if (ch === "?") source += "[\\s\\S]";
-    else if (ch === "\\") {
-      const literal = chars[++i];
-      if (literal === undefined) return undefined;
-      source += escapeRegExp(literal);
-    } else if (ch === "[") {
-      const close = chars.indexOf("]", i + 2);
-      if (close < 0) return undefined;
-      let body = chars.slice(i + 1, close);
-      const negated = body[0] === "^";
-      if (negated) body = body.slice(1);
-      source += `[${negated ? "^" : ""}${body.map((c) => (c === "-" ? "-" : escapeRegExp(c))).join("")}]`;
-      i = close;
-    } else source += escapeRegExp(ch);
+    const char = chars[i]!;
+    next.fill(0);
+    let alive = false;
+    for (let j = 0; j < m; j++) {
+      if (!current[j]) continue;
+      const token = glob[j]!;
+      if (token.kind === "star") {
+        next[j] = 1;
+        alive = true;
+      } else if (tokenMatches(token, char)) {
+        next[j + 1] = 1;
+        alive = true;
+      }
+    }
+    if (!alive) break;
+    close(next);
+    [current, next] = [next, current];
+    if (current[m]) {
+      found = i + 1;
+      if (which === "shortest") break;
+    }
   }
-  try {
-    return new RegExp(`^${source}$`, "u");
-  } catch {
-    return undefined;
-  }
-}
-
-function escapeRegExp(ch: string): string {
-  return ch.replace(/[\\^$.*+?()[\]{}|/-]/g, "\\$&");
+  return found;
 }
 
 /**
  * Expands every `${...}` in `text`. Throws EnvsubstSyntaxError for malformed
  * expressions and UndefinedVariableError when `lookup` reports a variable as
- * undefined and no default operator covers it.
+ * undefined and no default operator covers it, and ExpansionLimitError when
+ * the budget (by default a fresh one per call) runs out.
  */
-export function expand(text: string, lookup: VariableLookup): string {
-  return evaluate(new Parser(text).parseTemplate(), lookup);
+export function expand(text: string, lookup: VariableLookup, budget: ExpansionBudget = newExpansionBudget()): string {
+  return new Evaluator(lookup, budget).evaluate(new Parser(text).parseTemplate());
 }

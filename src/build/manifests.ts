@@ -50,8 +50,47 @@ function parseOptions(dialect: ScalarDialect): ParseOptions & DocumentOptions & 
 const V3_OPTIONS = parseOptions("go-yaml-v3");
 const V2_OPTIONS = parseOptions("go-yaml-v2");
 
+/**
+ * What each of the YAML parser's error codes means, in words that never
+ * quote the text: the parser's own messages may (`Unresolved tag: !…`,
+ * `Invalid escape sequence \x…`, the alias name), and after substitution the
+ * text may hold a Secret's value.
+ */
+const YAML_PROBLEMS: ReadonlyMap<string, string> = new Map([
+  ["ALIAS_PROPS", "an alias has an anchor or a tag"],
+  ["BAD_ALIAS", "an alias (*name) is malformed"],
+  ["BAD_COLLECTION_TYPE", "a tag does not fit its collection"],
+  ["BAD_DIRECTIVE", "a directive is malformed"],
+  ["BAD_DQ_ESCAPE", "a double-quoted string has an invalid escape sequence"],
+  ["BAD_INDENT", "bad indentation"],
+  ["BAD_PROP_ORDER", "an anchor or tag is misplaced"],
+  ["BAD_SCALAR_START", "a plain value starts with a character YAML reserves (quote it)"],
+  ["BLOCK_AS_IMPLICIT_KEY", "a block value is used as a key"],
+  ["BLOCK_IN_FLOW", "a block value is inside a flow collection"],
+  ["DUPLICATE_KEY", "a map has the same key twice"],
+  ["MISSING_CHAR", "a closing quote, bracket, comma or colon is missing"],
+  ["MULTILINE_IMPLICIT_KEY", "a key spans several lines"],
+  ["MULTIPLE_ANCHORS", "a node has more than one anchor"],
+  ["MULTIPLE_TAGS", "a node has more than one tag"],
+  ["NON_STRING_KEY", "a key is not a string"],
+  ["TAB_AS_INDENT", "a tab is used for indentation"],
+  ["TAG_RESOLVE_FAILED", "a tag cannot be resolved"],
+  ["UNEXPECTED_TOKEN", "unexpected characters"],
+  ["BLOCK_FOLDED", "a folded block scalar is malformed"],
+  ["BLOCK_LITERAL", "a literal block scalar is malformed"],
+  ["QUOTE_DOUBLE", "a double-quoted string is not closed"],
+  ["QUOTE_SINGLE", "a single-quoted string is not closed"],
+  ["RESOURCE_EXHAUSTION", "the document is too large or too deeply nested"],
+]);
+
+/** How many aliases one document may dereference: a YAML alias bomb is refused, not expanded. */
+const MAX_ALIAS_COUNT = 100;
+
 export class ManifestParseError extends Error {
-  /** 1-based line within the parsed text. */
+  /**
+   * 1-based line within the parsed text. `message` never quotes the text
+   * (see YAML_PROBLEMS), so it is safe for objects holding secret values.
+   */
   constructor(
     message: string,
     readonly line: number,
@@ -64,8 +103,21 @@ function firstError(doc: Document.Parsed, text: string): ManifestParseError | un
   const err = doc.errors[0];
   if (!err) return undefined;
   const line = text.slice(0, err.pos[0]).split("\n").length;
-  // The parser's message only; never the excerpt, which could hold secret values.
-  return new ManifestParseError(err.message.split("\n")[0] ?? err.code, line);
+  return new ManifestParseError(YAML_PROBLEMS.get(err.code) ?? `YAML error ${err.code}`, line);
+}
+
+/** Whatever parsing throws (rather than reports), as a ManifestParseError without the thrown message. */
+function thrownByParser(err: unknown): ManifestParseError {
+  if (err instanceof ManifestParseError) return err;
+  const message = err instanceof Error ? err.message : "";
+  if (err instanceof RangeError) return new ManifestParseError("the document is nested too deeply", 0);
+  if (message.startsWith("Excessive alias count")) {
+    return new ManifestParseError(`the document expands more than ${MAX_ALIAS_COUNT} aliases (a YAML alias bomb)`, 0);
+  }
+  if (message.startsWith("Unresolved alias")) {
+    return new ManifestParseError("an alias (*name) refers to no anchor defined before it; a value that starts with * must be quoted", 0);
+  }
+  return new ManifestParseError(`the YAML parser failed (${err instanceof Error ? err.name : typeof err})`, 0);
 }
 
 /**
@@ -80,22 +132,74 @@ export function splitDocuments(text: string): string[] {
 
 /** Parses one document; `null` for an empty one. */
 export function parseManifest(text: string, dialect: ScalarDialect = "go-yaml-v3"): unknown {
-  const doc = parseDocument(text, dialect === "go-yaml-v3" ? V3_OPTIONS : V2_OPTIONS);
-  const error = firstError(doc, text);
-  if (error) throw error;
-  return doc.toJS({ maxAliasCount: 100 });
+  try {
+    const doc = parseDocument(text, dialect === "go-yaml-v3" ? V3_OPTIONS : V2_OPTIONS);
+    const error = firstError(doc, text);
+    if (error) throw error;
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    throw thrownByParser(err);
+  }
 }
 
-/** Parses one of kustomize's output documents. */
+/** "line 3: " or "" when the parser gave no position. */
+export function lineOf(err: ManifestParseError): string {
+  return err.line > 0 ? `line ${err.line}: ` : "";
+}
+
+/** Parses one of kustomize's output documents; refuses an object whose name or namespace is not a string. */
 export function parseRendered(source: string, stageIndex: number): unknown {
+  let value: unknown;
   try {
-    return parseManifest(source);
+    value = parseManifest(source);
   } catch (err) {
     if (err instanceof ManifestParseError) {
-      throw new BuildError(`spec.stages[${stageIndex}]: kustomize output is not valid YAML (line ${err.line}: ${err.message})`);
+      throw new BuildError(`spec.stages[${stageIndex}]: kustomize output is not valid YAML (${lineOf(err)}${err.message})`);
     }
     throw err;
   }
+  assertIdentityFields(value, stageIndex);
+  return value;
+}
+
+/**
+ * A rendered object's `metadata` must be a map and its `name` and
+ * `namespace` strings: anything else would be sent (or compared, or used in
+ * an inventory id) as "[object Object]". List items are checked too. The
+ * message names the object and the field and says what type it has, never
+ * the value.
+ */
+export function assertIdentityFields(value: unknown, stageIndex: number): void {
+  if (!isKubeObject(value)) return;
+  const shown = describeRendered(value);
+  const metadata = (value as { metadata?: unknown }).metadata;
+  if (metadata !== undefined && metadata !== null && (typeof metadata !== "object" || Array.isArray(metadata))) {
+    throw new BuildError(`spec.stages[${stageIndex}]: ${shown}: metadata must be a map, not ${typeName(metadata)}; fix the manifest in the stage's source`, {
+      terminal: true,
+    });
+  }
+  for (const field of ["name", "namespace", "generateName"] as const) {
+    const fieldValue = (metadata as Record<string, unknown> | null | undefined)?.[field];
+    if (fieldValue !== undefined && fieldValue !== null && typeof fieldValue !== "string") {
+      throw new BuildError(
+        `spec.stages[${stageIndex}]: ${shown}: metadata.${field} must be a string, not ${typeName(fieldValue)}; fix the manifest in the stage's source (quote the value)`,
+        { terminal: true },
+      );
+    }
+  }
+  if (isListObject(value)) for (const item of value["items"] as unknown[]) assertIdentityFields(item, stageIndex);
+}
+
+/** `Deployment "web"`, or the kind alone when the name is not a string. */
+function describeRendered(value: KubeObject): string {
+  const name = (value.metadata as { name?: unknown } | undefined)?.name;
+  return typeof name === "string" && name !== "" ? `${value.kind} ${JSON.stringify(name)}` : `a ${value.kind} object`;
+}
+
+function typeName(value: unknown): string {
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "object") return "a map";
+  return `a ${typeof value}`;
 }
 
 export function isKubeObject(value: unknown): value is KubeObject {

@@ -1,13 +1,34 @@
 import { Annotations, type PostBuild, type KubeObject } from "../api/types.js";
 import { BuildError, StageSetError, errorMessage } from "../errors.js";
-import { EnvsubstSyntaxError, UndefinedVariableError, VARIABLE_NAME_FORM, expand, isValidVariableName, suggestVariableName } from "./envsubst.js";
-import { ManifestParseError, parseManifest, parseRendered } from "./manifests.js";
+import {
+  EnvsubstSyntaxError,
+  ExpansionLimitError,
+  UndefinedVariableError,
+  VARIABLE_NAME_FORM,
+  expand,
+  isValidVariableName,
+  newExpansionBudget,
+  suggestVariableName,
+} from "./envsubst.js";
+import { ManifestParseError, assertIdentityFields, lineOf, parseManifest, parseRendered } from "./manifests.js";
 
 /** The ConfigMaps and Secrets `substituteFrom` reads. `undefined` means not found. */
 export interface VarSource {
   getConfigMap(namespace: string, name: string): Promise<{ data?: Record<string, string> } | undefined>;
   /** Secret `data` values are base64-encoded, as the API returns them. */
   getSecret(namespace: string, name: string): Promise<{ data?: Record<string, string> } | undefined>;
+}
+
+/**
+ * Thrown by a VarSource that cannot read ConfigMaps and Secrets at all (an
+ * offline CLI build without a cluster). `message` completes "<Kind ns/name> …"
+ * and says how to give the values instead.
+ */
+export class VarSourceUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "VarSourceUnavailableError";
+  }
 }
 
 /** A resolved variable and where it came from (for messages; never its value). */
@@ -50,6 +71,7 @@ export async function resolveVariables(params: {
       else if (ref.kind === "Secret") found = await varSource.getSecret(namespace, ref.name);
       else throw new BuildError(`${refField}: kind "${String(ref.kind)}" is not supported; use ConfigMap or Secret`, { terminal: true });
     } catch (err) {
+      if (err instanceof VarSourceUnavailableError) throw new BuildError(`${refField}: ${subject} ${err.message}`, { terminal: true });
       if (err instanceof StageSetError) throw err;
       throw new BuildError(`${refField}: reading ${subject} failed: ${errorMessage(err)}`, { cause: err });
     }
@@ -90,8 +112,10 @@ export function isSubstitutionDisabled(object: KubeObject): boolean {
 function describe(value: unknown): string {
   if (!isObjectValue(value)) return "a document";
   const object = value;
-  const { namespace, name } = object.metadata ?? {};
-  return `${object.kind} ${namespace ? `${namespace}/` : ""}${name ?? "<unnamed>"}`;
+  const metadata: Record<string, unknown> = isObjectValue(object.metadata) ? (object.metadata as Record<string, unknown>) : {};
+  const text = (field: unknown) => (typeof field === "string" ? field : "");
+  const namespace = text(metadata["namespace"]);
+  return `${text(object.kind) || "<no kind>"} ${namespace ? `${namespace}/` : ""}${text(metadata["name"]) || "<unnamed>"}`;
 }
 
 /**
@@ -108,6 +132,8 @@ function describe(value: unknown): string {
 export function substituteDocuments(sources: readonly string[], vars: Variables, options: { stageIndex: number; strict?: boolean }): unknown[] {
   if (vars.size === 0) return sources.map((source) => parseRendered(source, options.stageIndex));
   let namesChecked = false;
+  // One budget for every document of the stage: the whole render runs on the event loop at once.
+  const budget = newExpansionBudget();
   const lookup = (name: string) => {
     const found = vars.get(name);
     return { value: found?.value ?? "", defined: found !== undefined || !options.strict };
@@ -129,24 +155,38 @@ export function substituteDocuments(sources: readonly string[], vars: Variables,
     const where = () => `spec.stages[${options.stageIndex}].postBuild: ${describe(value ?? parseRendered(source, options.stageIndex))}`;
     let substituted: string;
     try {
-      substituted = expand(source, lookup);
+      substituted = expand(source, lookup, budget);
     } catch (err) {
       if (err instanceof UndefinedVariableError) throw new BuildError(`${where()}: ${undefinedMessage(err.variable)}`);
       if (err instanceof EnvsubstSyntaxError) {
         const object = value ?? parseRendered(source, options.stageIndex);
         throw new BuildError(`${where()}: ${syntaxMessage(err, source, isObjectValue(object) && object.kind === "Secret")}`);
       }
-      throw err;
+      if (err instanceof ExpansionLimitError) throw new BuildError(`${where()}: ${err.message}`, { terminal: true });
+      // Anything else (a RangeError for a string too long, a bug) is still
+      // this object's substitution failing; its message may quote a value.
+      throw new BuildError(`${where()}: postBuild substitution failed (${err instanceof Error ? err.name : typeof err})`);
     }
+    let rendered: unknown;
     try {
-      return parseManifest(substituted, "go-yaml-v2");
+      rendered = parseManifest(substituted, "go-yaml-v2");
     } catch (err) {
-      if (err instanceof ManifestParseError) {
-        throw new BuildError(`${where()}: the object is not valid YAML after substitution (line ${err.line}: ${err.message}); quote the field or the variable's value`);
-      }
-      throw err;
+      // ManifestParseError never quotes the text, which now holds the values.
+      const problem = err instanceof ManifestParseError ? `${lineOf(err)}${err.message}` : "the YAML parser failed";
+      throw new BuildError(
+        `${where()}: the object is not valid YAML after substitution (${problem}); quote the field or the variable's value` +
+          `${usedVariables(source, vars)}`,
+      );
     }
+    assertIdentityFields(rendered, options.stageIndex);
+    return rendered;
   });
+}
+
+/** ", which uses the variables a, b" for the variables the text refers to (their names, never their values). */
+function usedVariables(source: string, vars: Variables): string {
+  const names = [...vars.keys()].filter((name) => source.includes(`\${${name}`)).slice(0, 5);
+  return names.length === 0 ? "" : ` (the object uses ${names.map((n) => `\${${n}}`).join(", ")})`;
 }
 
 /** Strict mode: an unset variable, or a name that can never be set. */

@@ -119,7 +119,7 @@ function buildProgram(
     .summary("force an out-of-band reconcile")
     .description("Stamp reconcile.fluxcd.io/requestedAt on the StageSet so the controller reconciles it now; with --wait, follow the run until the controller has handled the request.")
     .argument("<NAME>", "the StageSet")
-    .option("--stage <name>", "re-run this stage's actions (stages.metio.wtf/reconcile-stage; honoured once the controller's actions support it)")
+    .option("--stage <name>", "re-run this stage's actions once (stages.metio.wtf/reconcile-stage clears its action ledger)")
     .option("--with-source", "also ask each stage's source to reconcile (reconcile.fluxcd.io/requestedAt on it)")
     .option("--update-now", "push a rollout held by an update window through (stages.metio.wtf/update-now)")
     .option("--force", "run once even while suspended (stages.metio.wtf/force-reconcile)")
@@ -159,11 +159,12 @@ function addRenderFlags(cmd: Command): Command {
     .option("-f, --filename <file>", "a StageSet manifest instead of NAME (- reads standard input)")
     .option("--stage <name>", "only this stage (repeatable)", collect)
     .option("--source-dir <[STAGE=]PATH>", "a local artifact tree for STAGE, or a bare PATH for every stage without one (repeatable); skips the cluster fetch", collect)
+    .option("--substitute-from-file <file>", "ConfigMap and Secret manifests (YAML) that postBuild.substituteFrom reads instead of the cluster (repeatable)", collect)
     .option("--show-secrets", "reveal Secret values instead of masking them")
     .option("--as-tenant", "act as the StageSet's spec.serviceAccountName");
 }
 
-const RENDER_DEFAULTS: RenderFlags = { stage: [], sourceDir: [], showSecrets: false, asTenant: false };
+const RENDER_DEFAULTS: RenderFlags = { stage: [], sourceDir: [], showSecrets: false, asTenant: false, substituteFromFile: [] };
 
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];

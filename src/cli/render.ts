@@ -8,6 +8,7 @@ import { ArtifactCache } from "../source/artifact-cache.js";
 import { resolveSource } from "../source/resolve.js";
 import { ClusterSourceReader } from "./cluster-source-reader.js";
 import type { Connection } from "./connection.js";
+import { LocalVarObjects, offlineAwareVarSource } from "./local-vars.js";
 import { assertDirectory, sourceDirFor, type SourceDirs } from "./source-dirs.js";
 
 export interface RenderRequest {
@@ -17,6 +18,8 @@ export interface RenderRequest {
   connection: Connection;
   /** The identity `postBuild.substituteFrom` reads ConfigMaps and Secrets as; asked for only when a stage uses it. */
   substitutionClient: () => Promise<KubeClient>;
+  /** ConfigMaps and Secrets given with --substitute-from-file, read before the cluster. */
+  localVars?: LocalVarObjects;
 }
 
 export interface RenderedStage {
@@ -35,7 +38,7 @@ export interface RenderedStage {
 export async function renderStages(request: RenderRequest): Promise<RenderedStage[]> {
   const { stageSet, sourceDirs } = request;
   const namespace = stageSet.metadata.namespace ?? "";
-  const varSource = kubeVarSource(request.substitutionClient);
+  const varSource = offlineAwareVarSource(kubeVarSource(request.substitutionClient), request.localVars ?? new LocalVarObjects());
   const signal = new AbortController().signal;
   let artifacts: ArtifactCache | undefined;
   let reader: ClusterSourceReader | undefined;

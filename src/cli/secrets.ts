@@ -13,7 +13,11 @@ export function isSecret(obj: KubeObject): boolean {
   return obj.kind === "Secret" && obj.apiVersion === "v1";
 }
 
-/** A copy of `obj` whose Secret `data` and `stringData` values read `***`; other objects are returned as they are. */
+/**
+ * A copy of `obj` whose Secret `data` and `stringData` values, and the
+ * annotations that hold them (see {@link SECRET_VALUE_ANNOTATIONS}), read
+ * `***`; other objects are returned as they are.
+ */
 export function maskSecret(obj: KubeObject): KubeObject {
   return replaceValues(obj, () => MASK);
 }
@@ -31,9 +35,19 @@ export function hideFingerprints(text: string): string {
   return text.replace(FINGERPRINT, MASK);
 }
 
+/**
+ * Annotations of a Secret that hold its values: kubectl's client-side apply
+ * record is the whole object as last applied, `data` and `stringData`
+ * included. Masked whatever they contain.
+ */
+export const SECRET_VALUE_ANNOTATIONS: readonly string[] = ["kubectl.kubernetes.io/last-applied-configuration"];
+/** Values shorter than this are not searched for in other annotations (too many false matches). */
+const MIN_SEARCHED_VALUE = 4;
+
 /** Whether a masked object hid anything (to say so next to it). */
 export function hasMaskedValues(obj: KubeObject): boolean {
-  return isSecret(obj) && MASKED_FIELDS.some((field) => isStringMap(obj[field]) && Object.keys(obj[field] as object).length > 0);
+  if (!isSecret(obj)) return false;
+  return MASKED_FIELDS.some((field) => isStringMap(obj[field]) && Object.keys(obj[field] as object).length > 0) || maskedAnnotations(obj).length > 0;
 }
 
 function replaceValues(obj: KubeObject, replace: (value: string) => string): KubeObject {
@@ -44,7 +58,44 @@ function replaceValues(obj: KubeObject, replace: (value: string) => string): Kub
     if (!isStringMap(values)) continue;
     copy[field] = Object.fromEntries(Object.entries(values).map(([key, value]) => [key, replace(String(value))]));
   }
+  const masked = maskedAnnotations(obj);
+  if (masked.length > 0) {
+    const annotations = { ...(obj.metadata.annotations as Record<string, unknown>) };
+    for (const key of masked) annotations[key] = replace(String(annotations[key]));
+    copy.metadata = { ...obj.metadata, annotations: annotations as Record<string, string> };
+  }
   return copy;
+}
+
+/**
+ * The annotations of a Secret that carry its values: kubectl's
+ * last-applied-configuration always, and any other annotation whose text
+ * contains one of the values (as stored in `data`, decoded, or from
+ * `stringData`), e.g. another tool's copy of the object.
+ */
+function maskedAnnotations(obj: KubeObject): string[] {
+  const annotations: unknown = obj.metadata?.annotations;
+  if (!isStringMap(annotations)) return [];
+  const values = secretValues(obj);
+  return Object.keys(annotations).filter((key) => {
+    if (SECRET_VALUE_ANNOTATIONS.includes(key)) return true;
+    const text = annotations[key];
+    return typeof text === "string" && values.some((value) => text.includes(value));
+  });
+}
+
+function secretValues(obj: KubeObject): string[] {
+  const values = new Set<string>();
+  for (const field of MASKED_FIELDS) {
+    const map = obj[field];
+    if (!isStringMap(map)) continue;
+    for (const raw of Object.values(map)) {
+      if (typeof raw !== "string") continue;
+      values.add(raw);
+      if (field === "data") values.add(Buffer.from(raw, "base64").toString("utf8"));
+    }
+  }
+  return [...values].filter((value) => value.length >= MIN_SEARCHED_VALUE);
 }
 
 function isStringMap(value: unknown): value is Record<string, unknown> {

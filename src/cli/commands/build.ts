@@ -1,6 +1,7 @@
 import type { StageSet } from "../../api/types.js";
 import type { TenantClient } from "../../controller/tenant.js";
 import { UsageError } from "../errors.js";
+import { loadLocalVarObjects } from "../local-vars.js";
 import { renderStages, type RenderedStage } from "../render.js";
 import { assertStagesKnown, parseSourceDirs } from "../source-dirs.js";
 import { describeStageSet, loadStageSet, selectStages } from "../stageset-input.js";
@@ -15,6 +16,8 @@ export interface RenderFlags {
   sourceDir: string[];
   showSecrets: boolean;
   asTenant: boolean;
+  /** --substitute-from-file: ConfigMap/Secret manifests that postBuild.substituteFrom reads before the cluster. */
+  substituteFromFile: string[];
 }
 
 /** `build NAME | -f FILE`: the rendered manifests of the selected stages as one YAML stream. */
@@ -44,9 +47,10 @@ export async function loadAndRender(
     throw new UsageError(`--as-tenant: StageSet ${describeStageSet(stageSet)} sets no spec.serviceAccountName to impersonate; drop --as-tenant`);
   }
   const stages = selectStages(stageSet, flags.stage);
+  const localVars = await loadLocalVarObjects(flags.substituteFromFile ?? []);
   const identity = substitution(stageSet);
   try {
-    const rendered = await renderStages({ stageSet, stages, sourceDirs, connection: ctx.connection, substitutionClient: () => identity.client() });
+    const rendered = await renderStages({ stageSet, stages, sourceDirs, connection: ctx.connection, substitutionClient: () => identity.client(), localVars });
     return { stageSet, rendered };
   } finally {
     identity.close();
