@@ -467,7 +467,7 @@ export const stageSetStatusSchema: SchemaNode = object("The observed state of a 
     "x-kubernetes-list-map-keys": ["type"],
   }),
   lastHandledReconcileAt: string("The last reconcile.fluxcd.io/requestedAt value handled."),
-  lastHandledReconcileStage: string("The last stages.metio.wtf/reconcile-stage request handled, as <stage>@<requestedAt>: that stage's action ledger was cleared once."),
+  lastHandledReconcileStage: string("The last stages.metio.wtf/reconcile-stage value handled (<stage> or <stage>@<token>): that stage's action ledger was cleared once."),
   lastAttemptedRevisions: revisionMap("Source revisions of the last run, by <namespace>/<source>."),
   lastAppliedRevisions: revisionMap("Source revisions of the last successful run, by <namespace>/<source>."),
   version: string("The deployed version, written after a fully successful run."),

@@ -299,7 +299,7 @@ export interface StageSetStatus {
   observedGeneration?: number;
   conditions?: Condition[];
   lastHandledReconcileAt?: string;
-  /** `<stage>@<requestedAt>` of the last reconcile-stage request handled (its ledger cleared once). */
+  /** The last `stages.metio.wtf/reconcile-stage` value handled (`<stage>` or `<stage>@<token>`; that stage's ledger was cleared once). */
   lastHandledReconcileStage?: string;
   lastAttemptedRevisions?: Record<string, string>;
   lastAppliedRevisions?: Record<string, string>;

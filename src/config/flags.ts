@@ -157,7 +157,7 @@ export function buildControllerCommand(): Command {
     .addOption(new Option("--inventory-mode <mode>", "how applied objects are tracked").choices(["entries", "hybrid", "applyset"]).default("hybrid"))
     .addOption(new Option("--inventory-shard-cap <n>", "maximum entries per StageInventory shard").default(5000).argParser(positiveIntArg("--inventory-shard-cap")))
     .addOption(new Option(`${DENY_CROSS_NS_INTERNAL} [bool]`, "refuse sourceRef and dependsOn that point into another namespace").default(false).preset(true).argParser(boolArg("--no-cross-namespace-refs")))
-    .addOption(new Option("--allowed-action-hosts <glob>", `host glob http actions may reach; repeatable ${LATER}`).argParser(listArg))
+    .addOption(new Option("--allowed-action-hosts <glob>", "host glob http actions may reach (loopback, link-local and metadata addresses only when listed literally); repeatable").argParser(listArg))
     .addOption(new Option("--runbook-base-url <url>", "URL prefix appended to actionable Ready messages as (runbook: <url>/<reason>/); empty disables").default(""))
     .addOption(new Option("--rollback-store-path <dir>", `filesystem rollback store ${LATER}`).default(""))
     .addOption(new Option("--rollback-store-s3-endpoint <host:port>", `S3 rollback store endpoint ${LATER}`).default(""))

@@ -9,6 +9,7 @@ import { ArtifactCache } from "../source/artifact-cache.js";
 import type { Clock } from "../util/clock.js";
 import type { Logger } from "../util/log.js";
 import { Manager } from "./manager.js";
+import { executorFor } from "../actions/executors.js";
 import { StageSetReconciler } from "./reconciler.js";
 
 const SERVICE_ACCOUNT_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
@@ -78,6 +79,8 @@ export async function startController(options: StartOptions): Promise<Controller
     reconcilerFactory: (caches) => {
       const reconciler = new StageSetReconciler({
         client,
+        executorFor,
+        ...(options.clock ? { clock: options.clock } : {}),
         caches,
         artifacts,
         events,
@@ -90,6 +93,7 @@ export async function startController(options: StartOptions): Promise<Controller
           inventoryMode: config.inventoryMode,
           inventoryShardCap: config.inventoryShardCap,
           runbookBaseUrl: config.runbookBaseUrl,
+          allowedActionHosts: config.allowedActionHosts,
           ...(options.healthPollIntervalMs ? { healthPollIntervalMs: options.healthPollIntervalMs } : {}),
         },
       });

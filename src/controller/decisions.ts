@@ -208,17 +208,14 @@ export function unsupportedMessage(spec: StageSet["spec"], supported: { actions?
 /**
  * The stage whose action ledger a `stages.metio.wtf/reconcile-stage`
  * request clears in this run, with the value to echo in
- * `status.lastHandledReconcileStage` (`<stage>@<requestedAt>`), or
- * undefined. A request is handled once: it comes with a new
- * `reconcile.fluxcd.io/requestedAt` (what `stagesetctl reconcile --stage`
- * stamps) that the status has not handled yet.
+ * `status.lastHandledReconcileStage`, or undefined. The annotation's value
+ * is `<stage>` or `<stage>@<token>` (what `stagesetctl reconcile --stage`
+ * stamps); like `reconcile.fluxcd.io/requestedAt`, a value is handled once,
+ * and a new request needs a new value.
  */
 export function reconcileStageRequest(stageSet: StageSet): { stage: string; handled: string } | undefined {
-  const annotations = stageSet.metadata.annotations ?? {};
-  const stage = annotations[Annotations.reconcileStage];
-  if (!stage) return undefined;
-  const requestedAt = annotations[Annotations.requestedAt] ?? "";
-  const handled = `${stage}@${requestedAt}`;
-  if (stageSet.status?.lastHandledReconcileStage === handled) return undefined;
-  return { stage, handled };
+  const value = stageSet.metadata.annotations?.[Annotations.reconcileStage];
+  if (!value || stageSet.status?.lastHandledReconcileStage === value) return undefined;
+  const at = value.indexOf("@");
+  return { stage: at < 0 ? value : value.slice(0, at), handled: value };
 }

@@ -63,7 +63,8 @@ export async function runReconcile(ctx: CommandContext, name: string, flags: Rec
     for (const { stage } of stages) await requestSourceReconcile(ctx, client, stageSet, stage, token);
   }
   const annotations: Record<string, string> = { [Annotations.requestedAt]: token };
-  if (flags.stage) annotations[Annotations.reconcileStage] = flags.stage;
+  // The value carries the token so that asking twice for the same stage is two requests.
+  if (flags.stage) annotations[Annotations.reconcileStage] = `${flags.stage}@${token}`;
   if (flags.updateNow) annotations[Annotations.updateNow] = token;
   if (flags.force) annotations[FORCE_RECONCILE_ANNOTATION] = token;
   await client.patch(ref, { metadata: { annotations } }, "merge");

@@ -8,6 +8,7 @@ import {
   isSteadyState,
   jittered,
   MAX_REQUEUE_MS,
+  reconcileStageRequest,
   succeededMessage,
   supersededBy,
   unsupportedFields,
@@ -166,5 +167,18 @@ describe("unsupportedFields (fail closed)", () => {
       "spec.stages[1].actions.pre",
     ]);
     assert.match(unsupportedMessage(spec) ?? "", /nothing was applied rather than ignoring them; remove these fields/);
+  });
+});
+
+describe("reconcileStageRequest", () => {
+  it("is handled once per annotation value; the stage is the part before @", () => {
+    const s = stageSet("web", ["app"]);
+    assert.equal(reconcileStageRequest(s), undefined);
+    s.metadata.annotations = { "stages.metio.wtf/reconcile-stage": "app@2026-11-29T10:00:00Z" };
+    assert.deepEqual(reconcileStageRequest(s), { stage: "app", handled: "app@2026-11-29T10:00:00Z" });
+    s.status = { lastHandledReconcileStage: "app@2026-11-29T10:00:00Z" };
+    assert.equal(reconcileStageRequest(s), undefined, "handled: a later plain reconcile does not clear the ledger again");
+    s.metadata.annotations = { "stages.metio.wtf/reconcile-stage": "app" };
+    assert.deepEqual(reconcileStageRequest(s), { stage: "app", handled: "app" });
   });
 });
