@@ -120,11 +120,20 @@ export const jobExecutor: ActionExecutor = async (action, env) => {
   return { message: `${names} completed` };
 };
 
-/** Creates the Job, or adopts the one of the same name this action created for the same revision. */
+/**
+ * Creates the Job, or adopts the one of the same name this action created
+ * for the same revision (a run interrupted mid-flight). A Job of this action
+ * that already failed is replaced, so a retry (`retries`, or the stage's
+ * next attempt) really runs the Job again.
+ */
 async function createOrAdopt(what: string, env: ActionEnv, action: Action, job: KubeObject, ref: ObjectRef): Promise<KubeObject> {
   const description = describeObject(ref);
   const existing = await request(what, "get", description, () => env.tenant.get(ref));
-  if (existing) return adopt(what, env, action, existing, description);
+  if (existing) {
+    const adopted = adopt(what, env, action, existing, description);
+    if (!conditionTrue(adopted, "Failed") && !conditionTrue(adopted, "FailureTarget")) return adopted;
+    await replaceFailed(what, env, adopted, ref, description);
+  }
   try {
     const created = await env.tenant.create(job, { fieldManager: FIELD_MANAGER });
     env.log.info({ action: action.name, job: description }, "job action created Job");
@@ -135,6 +144,28 @@ async function createOrAdopt(what: string, env: ActionEnv, action: Action, job: 
     if (!raced) throw new StageFailedError(`${what}: ${description} was created by someone else and is gone again`, { cause: err });
     return adopt(what, env, action, raced, description);
   }
+}
+
+/** Deletes a failed Job of this action (its pods with it) and waits until it is gone, within the action's timeout. */
+async function replaceFailed(what: string, env: ActionEnv, failed: KubeObject, ref: ObjectRef, description: string): Promise<void> {
+  const uid = failed.metadata.uid;
+  await request(what, "delete", description, () =>
+    env.tenant.delete(ref, { propagationPolicy: "Background", ...(uid ? { preconditions: { uid } } : {}) }),
+  );
+  await pollUntil(
+    env.clock,
+    {
+      timeoutMs: env.timeoutMs,
+      intervalMs: JOB_POLL_INTERVAL_MS,
+      signal: env.signal,
+      onTimeout: () => new StageFailedError(`${what}: the failed ${description} was deleted to run it again but still exists after ${formatDuration(env.timeoutMs)}`),
+    },
+    async () => {
+      const live = await request(what, "get", description, () => env.tenant.get(ref));
+      return !live || live.metadata.uid !== uid ? true : undefined;
+    },
+  );
+  env.log.info({ job: description }, "job action replaces the failed Job to run it again");
 }
 
 function adopt(what: string, env: ActionEnv, action: Action, live: KubeObject, description: string): KubeObject {

@@ -14,6 +14,8 @@ import { parseAllDocuments } from "yaml";
 import { ActionRBACDeniedError } from "../../src/actions/common.js";
 import { executorFor } from "../../src/actions/executors.js";
 import { jobName, REVISION_HASH_LABEL } from "../../src/actions/job.js";
+import { ActionLedger } from "../../src/actions/ledger.js";
+import { ActionFailedError, runActionList } from "../../src/actions/runner.js";
 import type { ActionEnv, ActionList } from "../../src/actions/types.js";
 import type { Action, KubeObject, StageSet } from "../../src/api/types.js";
 import { InvalidSpecError, Reasons, StageFailedError } from "../../src/errors.js";
@@ -195,6 +197,33 @@ describe("job action", () => {
       assert.match(err.message, /container "main" exited 1 \(Error\): migration 0042 failed: duplicate key users_email$/);
       return true;
     });
+  });
+
+  test("retries: 2 on a failing job runs its Job three times (a failed Job is replaced, not adopted)", async () => {
+    const { ns, tenant } = await tenantNamespace("action-job-retry");
+    const manifests = JOB("flaky", `{labels: {stageset.test/fail: "true"}, annotations: {stageset.test/termination-message: "still broken"}}`);
+    const action: Action = { name: "flaky", retries: 2, job: { sourceRef: { name: "migrations" } } };
+    const env = envFor(ns, tenant, { revision: "r1", manifests });
+    const uids = new Set<string>();
+    const status = { name: "app", phase: "Applying" as const };
+    await assert.rejects(
+      runActionList({
+        list: "pre",
+        actions: [action],
+        env,
+        ledger: new ActionLedger(status, "r1", async () => {}),
+        executorFor: (a) => async (act, e) => {
+          try {
+            return await executorFor(a)(act, e);
+          } finally {
+            const live = await admin.get({ apiVersion: "batch/v1", kind: "Job", namespace: ns, name: jobName("flaky", "r1") });
+            if (live?.metadata.uid) uids.add(live.metadata.uid);
+          }
+        },
+      }),
+      (err: unknown) => err instanceof ActionFailedError && /after 3 attempts\): .*still broken/.test(err.message),
+    );
+    assert.equal(uids.size, 3, "three distinct Jobs ran");
   });
 
   test("a source with other kinds than Jobs fails naming them, creating nothing", async () => {
