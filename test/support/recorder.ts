@@ -7,6 +7,8 @@ export interface RecordedEvent {
   name: string;
   /** etcd revision of the change: globally ordered across kinds. */
   revision: number;
+  /** When this process received the change (performance.now(), ms). */
+  seen: number;
   object: KubeObject;
 }
 
@@ -38,6 +40,7 @@ export class ChangeRecorder {
           kind: w.kind,
           name: event.object.metadata.name ?? "",
           revision: Number(event.object.metadata.resourceVersion),
+          seen: performance.now(),
           object: event.object,
         });
       }
