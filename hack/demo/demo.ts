@@ -2,6 +2,8 @@
 // ExternalArtifacts, the controller, and a three-stage StageSet rolled out
 // while its progress is printed. `--keep` leaves everything running.
 import { writeFileSync, mkdirSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { StageSet } from "../../src/api/types.js";
 import { parseControllerFlags } from "../../src/config/flags.js";
@@ -43,8 +45,27 @@ async function main(): Promise<void> {
     say(`    ExternalArtifact ${DEMO_NAMESPACE}/${artifact.name}: ${artifact.description} (${published.url})`);
   }
 
+  step("Starting a deploy-notification endpoint on loopback (the app stage's post action calls it)");
+  const hook = createServer((req, res) => {
+    req.resume();
+    say(`    [${new Date().toISOString().slice(11, 19)}] notification received: ${req.method} ${req.url} (X-StageSet: ${String(req.headers["x-stageset"])})`);
+    res.writeHead(204).end();
+  });
+  await new Promise<void>((resolve) => hook.listen(0, "127.0.0.1", resolve));
+  stopAll.unshift(() => new Promise<void>((resolve) => hook.close(() => resolve())));
+  const hookPort = (hook.address() as AddressInfo).port;
+
   step("Starting the controller");
-  const config = parseControllerFlags(["--health-probe-bind-address", "127.0.0.1:0", "--metrics-bind-address", "127.0.0.1:0", "--log-encoding", "console"]);
+  const config = parseControllerFlags([
+    "--health-probe-bind-address",
+    "127.0.0.1:0",
+    "--metrics-bind-address",
+    "127.0.0.1:0",
+    "--log-encoding",
+    "console",
+    "--allowed-action-hosts",
+    `127.0.0.1:${hookPort}`,
+  ]);
   const controller = await startController({
     config,
     kubeConfig: controlPlane.kubeConfig,
@@ -54,8 +75,8 @@ async function main(): Promise<void> {
   stopAll.unshift(() => controller.stop());
   say(`    metrics on http://127.0.0.1:${controller.metricsPort}/metrics, probes on http://127.0.0.1:${controller.probes.port}/readyz`);
 
-  step(`Applying StageSet ${DEMO_NAMESPACE}/platform: crds -> config -> app`);
-  await client.create(demoStageSet());
+  step(`Applying StageSet ${DEMO_NAMESPACE}/platform: crds -> config -> app (pre: wait 1s, post: notify)`);
+  await client.create(demoStageSet(`http://127.0.0.1:${hookPort}/deployed`));
   const outcome = await followRollout(client);
   step(outcome === "ready" ? `Rolled out in ${((Date.now() - started) / 1000).toFixed(1)}s` : "The rollout did not finish; see the messages above");
   await printInventory(client);
@@ -113,7 +134,8 @@ async function followRollout(client: KubeClient): Promise<"ready" | "failed"> {
 async function printInventory(client: KubeClient): Promise<void> {
   const s = await client.get<StageSet>({ apiVersion: "stages.metio.wtf/v1", kind: "StageSet", namespace: DEMO_NAMESPACE, name: "platform" });
   for (const stage of s?.status?.stages ?? []) {
-    say(`    stage ${stage.name.padEnd(7)} ${stage.phase.padEnd(6)} ${String(stage.entriesCount ?? 0).padStart(2)} object(s) at ${stage.appliedRevision ?? "-"}`);
+    const actions = stage.executedActions?.length ? `, actions done: ${stage.executedActions.join(", ")}` : "";
+    say(`    stage ${stage.name.padEnd(7)} ${stage.phase.padEnd(6)} ${String(stage.entriesCount ?? 0).padStart(2)} object(s) at ${stage.appliedRevision ?? "-"}${actions}`);
   }
   const deployment = await client.get({ apiVersion: "apps/v1", kind: "Deployment", namespace: DEMO_NAMESPACE, name: "web" });
   const available = (deployment?.status as { availableReplicas?: number } | undefined)?.availableReplicas ?? 0;

@@ -80,7 +80,8 @@ spec:
   ];
 }
 
-export function demoStageSet(): StageSet {
+/** The StageSet of the demo; `hookUrl` receives the app stage's post action (a deploy notification). */
+export function demoStageSet(hookUrl: string): StageSet {
   return {
     apiVersion: "stages.metio.wtf/v1",
     kind: "StageSet",
@@ -90,7 +91,14 @@ export function demoStageSet(): StageSet {
       stages: [
         { name: "crds", sourceRef: { name: "crds" } },
         { name: "config", sourceRef: { name: "config" } },
-        { name: "app", sourceRef: { name: "app" } },
+        {
+          name: "app",
+          sourceRef: { name: "app" },
+          actions: {
+            pre: [{ name: "settle", wait: { duration: "1s" } }],
+            post: [{ name: "notify", http: { url: hookUrl, headers: { "X-StageSet": "platform" } } }],
+          },
+        },
       ],
     },
   };
