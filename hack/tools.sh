@@ -19,6 +19,13 @@ K8S_VERSION="v1.36.3"
 # Stamps the Kubernetes version into the binaries (what /version reports).
 K8S_LDFLAGS="-X k8s.io/component-base/version.gitVersion=${K8S_VERSION} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=36 -X k8s.io/component-base/version.gitTreeState=clean"
 
+KUSTOMIZE_VERSION="v5.8.2"
+# kbuild (tools/kbuild) is this project's own source: it is cached under a hash
+# of that source, so any change to it builds a new binary, and it reports the
+# hash in --version, so only a binary built from this very source is used.
+KBUILD_KEY="$(cd "$ROOT/tools/kbuild" && cat go.mod go.sum $(ls *.go | grep -v '_test\.go$' | sort) | sha256sum | cut -c1-16)"
+KBUILD_LDFLAGS="-X main.sourceHash=${KBUILD_KEY} -X main.kustomizeVersion=${KUSTOMIZE_VERSION} -X sigs.k8s.io/kustomize/api/provenance.version=${KUSTOMIZE_VERSION}"
+
 # name | tools/ module | package | cache key | version command | expected in its output | extra ldflags
 TOOLS=(
   "etcd|etcd|./cmd/etcd|v3.6.16|--version|etcd Version: 3.6.|"
@@ -26,7 +33,8 @@ TOOLS=(
   "kube-controller-manager|kube|./cmd/kube-controller-manager|${K8S_VERSION}-r2|--version|Kubernetes v1.36.|${K8S_LDFLAGS}"
   "kube-scheduler|kube|./cmd/kube-scheduler|${K8S_VERSION}-r2|--version|Kubernetes v1.36.|${K8S_LDFLAGS}"
   "kwok|kwok|sigs.k8s.io/kwok/cmd/kwok|v0.8.0|--version|kwok version v0.8.|"
-  "kustomize|kustomize|sigs.k8s.io/kustomize/kustomize/v5|v5.8.2|version|v5.8.|"
+  "kustomize|kustomize|sigs.k8s.io/kustomize/kustomize/v5|${KUSTOMIZE_VERSION}|version|v5.8.|"
+  "kbuild|kbuild|.|${KBUILD_KEY}|--version|kbuild ${KBUILD_KEY}|${KBUILD_LDFLAGS}"
   "sops|sops|github.com/getsops/sops/v3/cmd/sops|v3.13.3|--version --disable-version-check|sops 3.13.|"
   "age|sops|filippo.io/age/cmd/age|v1.3.1|--version|v1.3.|"
   "age-keygen|sops|filippo.io/age/cmd/age-keygen|v1.3.1|--version|v1.3.|"

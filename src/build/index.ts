@@ -1,14 +1,14 @@
-import { readFile, readdir, realpath, writeFile } from "node:fs/promises";
+import { readdir, realpath } from "node:fs/promises";
 import { join } from "node:path";
 import type { KubeObject, Patch, Stage } from "../api/types.js";
 import { BuildError } from "../errors.js";
-import { assertKustomizationsConfined } from "./confine.js";
+import { readConfinedFile } from "./confine.js";
 import { kustomizationFileIn, listGeneratedResources, renderGeneratedKustomization } from "./kustomization.js";
 import { KustomizeFailure, runKustomize, type KustomizeOptions } from "./kustomize.js";
 import { flattenLists, isKubeObject, parseRendered, splitDocuments } from "./manifests.js";
 import { addPatchesToKustomization, patchField, validatePatches } from "./patches.js";
 import { resolveVariables, substituteDocuments, type VarSource } from "./substitute.js";
-import { createWorkspace, normalizeStagePath, resolveStageDirectory, type Workspace } from "./workspace.js";
+import { normalizeStagePath, resolveStageDirectory } from "./workspace.js";
 
 export type { VarSource } from "./substitute.js";
 
@@ -25,7 +25,7 @@ export interface BuildStageParams {
   /** Fail on `${var}` without a value or default (Flux's StrictPostBuildSubstitutions). Default false. */
   strictSubstitution?: boolean;
   kustomize?: Omit<KustomizeOptions, "signal">;
-  /** Where build workspaces are created; default the OS temp dir. */
+  /** Unused: builds no longer need a workspace (the stage's kustomization goes to kbuild on stdin). */
   workDir?: string;
 }
 
@@ -42,26 +42,23 @@ export async function buildStage(params: BuildStageParams): Promise<KubeObject[]
   const stageDir = await resolveStageDirectory(root, relative, stageIndex, stage.path);
   const patches = stage.patches ?? [];
   validatePatches(patches, stageIndex);
-  await assertKustomizationsConfined(root, stageIndex);
 
-  const kustomization = await readOrGenerateKustomization(stageDir);
-  const workspace = await createWorkspace(root, relative, params.workDir);
+  // The build runs in kbuild, on a filesystem confined to the artifact (see
+  // kustomize.ts); the stage's kustomization, generated or with the stage's
+  // patches added, is handed to it rather than written into the artifact.
+  const realRoot = await realpath(root);
+  const kustomization = await readOrGenerateKustomization(realRoot, stageDir, stageIndex);
+  const scrub = pathScrubber([root, realRoot]);
+  const build = async (patchCount: number): Promise<string> => {
+    const text = patchCount === 0 ? kustomization.text : addPatchesToKustomization(kustomization.text, patches.slice(0, patchCount), kustomization.name);
+    return runKustomize(realRoot, stageDir, { ...params.kustomize, signal: params.signal, kustomization: { name: kustomization.name, text } });
+  };
   let rendered: string;
   try {
-    const scrub = await pathScrubber(workspace, root);
-    const build = async (patchCount: number): Promise<string> => {
-      const text = patchCount === 0 ? kustomization.text : addPatchesToKustomization(kustomization.text, patches.slice(0, patchCount), kustomization.name);
-      await writeFile(join(workspace.stageDir, kustomization.name), text);
-      return runKustomize(workspace.stageDir, workspace.root, { ...params.kustomize, signal: params.signal });
-    };
-    try {
-      rendered = await build(patches.length);
-    } catch (err) {
-      if (!(err instanceof KustomizeFailure)) throw err;
-      throw await explainFailure(err, { build, patches, stageIndex, shownPath: stage.path ?? "./", scrub });
-    }
-  } finally {
-    await workspace.dispose();
+    rendered = await build(patches.length);
+  } catch (err) {
+    if (!(err instanceof KustomizeFailure)) throw err;
+    throw await explainFailure(err, { build, patches, stageIndex, shownPath: stage.path ?? "./", scrub });
   }
 
   const sources = splitDocuments(rendered);
@@ -89,22 +86,20 @@ const noVarSource: VarSource = {
 };
 
 interface KustomizationFile {
-  /** The file name to write in the workspace's stage directory. */
+  /** Its file name in the stage directory (kbuild overlays it there). */
   name: string;
   text: string;
 }
 
-async function readOrGenerateKustomization(stageDir: string): Promise<KustomizationFile> {
+async function readOrGenerateKustomization(realRoot: string, stageDir: string, stageIndex: number): Promise<KustomizationFile> {
   const existing = kustomizationFileIn(await readdir(stageDir, { withFileTypes: true }));
-  if (existing) return { name: existing, text: await readFile(join(stageDir, existing), "utf8") };
+  if (existing) return { name: existing, text: await readConfinedFile(realRoot, join(stageDir, existing), stageIndex) };
   return { name: "kustomization.yaml", text: renderGeneratedKustomization(await listGeneratedResources(stageDir)) };
 }
 
-/** Turns workspace and artifact paths in kustomize's messages into artifact-relative ones. */
-async function pathScrubber(workspace: Workspace, artifactRoot: string): Promise<(message: string) => string> {
-  const prefixes = [...new Set([workspace.root, await realpath(workspace.root), artifactRoot, await realpath(artifactRoot)])].sort(
-    (a, b) => b.length - a.length,
-  );
+/** Turns artifact paths in the build's messages into artifact-relative ones. */
+function pathScrubber(roots: string[]): (message: string) => string {
+  const prefixes = [...new Set(roots)].sort((a, b) => b.length - a.length);
   return (message) => {
     let out = message;
     for (const prefix of prefixes) out = out.replaceAll(`${prefix}/`, "").replaceAll(prefix, ".");

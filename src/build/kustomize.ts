@@ -2,20 +2,29 @@ import { spawn } from "node:child_process";
 import { toolPath } from "../util/tools.js";
 
 export interface KustomizeOptions {
-  /** Kill kustomize after this long. Default 60 s. */
+  /** Kill the build after this long. Default 60 s. */
   timeoutMs?: number;
   /** Refuse output larger than this. Default 256 MiB. */
   maxOutputBytes?: number;
+  /** The build's memory budget (kbuild --max-memory). Default 1 GiB. */
+  maxMemoryBytes?: number;
   signal?: AbortSignal;
-  /** The binary; default `toolPath("kustomize")`. */
+  /** The binary; default `toolPath("kbuild")` (tools/kbuild). */
   binary?: string;
 }
 
-/** kustomize failed; `message` is its own explanation, or why it was stopped. */
+/** The kustomization to build `dir` with instead of the one on disk. */
+export interface KustomizationOverride {
+  /** Its file name (kustomization.yaml, kustomization.yml or Kustomization). */
+  name: string;
+  text: string;
+}
+
+/** The build failed; `message` is its own explanation, or why it was stopped. */
 export class KustomizeFailure extends Error {
   constructor(
     message: string,
-    /** Stopped by us (timeout, cancellation, output cap) rather than failing on its input. */
+    /** Stopped by us (timeout, cancellation, output cap, memory budget) rather than failing on its input. */
     readonly stopped = false,
     options?: { cause?: unknown },
   ) {
@@ -25,35 +34,50 @@ export class KustomizeFailure extends Error {
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 const DEFAULT_MAX_OUTPUT = 256 * 1024 * 1024;
+export const DEFAULT_MAX_MEMORY = 1024 * 1024 * 1024;
 const MAX_STDERR = 64 * 1024;
+/** kbuild's exit code when it exceeded its memory budget. */
+const EXIT_MEMORY = 3;
 
 /**
- * Runs `kustomize build` on a directory and returns the rendered YAML.
+ * Runs `kustomize build` on `dir` (inside `root`) and returns the rendered
+ * YAML, with kbuild (tools/kbuild): the kustomize API (the version of the
+ * pinned kustomize, builtin plugins only, LoadRestrictionsNone as in Flux)
+ * on a filesystem confined to `root`. Every path kustomize reads is resolved,
+ * symbolic links included, and refused unless it stays inside the artifact;
+ * remote resources are refused and the process has no network or `git`; a
+ * memory budget bounds it (see docs/architecture.md, "Build confinement").
  *
- * `--load-restrictor LoadRestrictionsNone` as in Flux: a kustomization may
- * use files from elsewhere in the artifact (for example `../base/deploy.yaml`),
- * which the default restrictor refuses. Confinement to the artifact is
- * enforced beforehand (see confine.ts). Plugins, exec functions and Helm stay
- * off (kustomize's defaults), matching Flux's builtin-only plugin config.
+ * `kustomization` replaces the kustomization of `dir` (passed on stdin), so
+ * a generated or patched kustomization never has to be written next to the
+ * read-only artifact.
  *
- * The child gets an empty environment apart from HOME/TMPDIR pointing into
- * the workspace, so no controller credentials or proxy settings leak into a
- * tenant's build.
+ * The child gets an empty environment apart from GOTRACEBACK=none, so no
+ * controller credentials or proxy settings reach a tenant's build and a Go
+ * runtime failure is one line, not a stack dump.
  */
-export function runKustomize(dir: string, workspaceRoot: string, options: KustomizeOptions = {}): Promise<string> {
+export function runKustomize(
+  root: string,
+  dir: string,
+  options: KustomizeOptions & { kustomization?: KustomizationOverride } = {},
+): Promise<string> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxOutput = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT;
-  const binary = options.binary ?? toolPath("kustomize");
+  const maxMemory = options.maxMemoryBytes ?? DEFAULT_MAX_MEMORY;
+  const binary = options.binary ?? toolPath("kbuild");
 
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted) {
       reject(new KustomizeFailure("build cancelled", true));
       return;
     }
-    const child = spawn(binary, ["build", "--load-restrictor", "LoadRestrictionsNone", dir], {
-      cwd: workspaceRoot,
-      env: { HOME: workspaceRoot, TMPDIR: workspaceRoot },
-      stdio: ["ignore", "pipe", "pipe"],
+    const args = [`--max-memory=${Math.floor(maxMemory)}`];
+    if (options.kustomization) args.push(`--kustomization=${options.kustomization.name}`);
+    args.push("--", root, dir);
+    const child = spawn(binary, args, {
+      cwd: root,
+      env: { GOTRACEBACK: "none" },
+      stdio: ["pipe", "pipe", "pipe"],
     });
     const stdout: Buffer[] = [];
     let stdoutBytes = 0;
@@ -65,13 +89,16 @@ export function runKustomize(dir: string, workspaceRoot: string, options: Kustom
       stopped = why;
       child.kill("SIGKILL");
     };
-    const timer = setTimeout(() => stop(`kustomize did not finish within ${Math.round(timeoutMs / 1000)}s`), timeoutMs);
+    const timer = setTimeout(() => stop(`the build did not finish within ${Math.round(timeoutMs / 1000)}s`), timeoutMs);
     const onAbort = () => stop("build cancelled");
     options.signal?.addEventListener("abort", onAbort, { once: true });
 
+    // A child that exits before reading all of stdin (it failed early) is not an error here.
+    child.stdin.on("error", () => undefined);
+    child.stdin.end(options.kustomization?.text ?? "");
     child.stdout.on("data", (chunk: Buffer) => {
       stdoutBytes += chunk.length;
-      if (stdoutBytes > maxOutput) stop(`kustomize output exceeds ${maxOutput} bytes`);
+      if (stdoutBytes > maxOutput) stop(`the build output exceeds ${maxOutput} bytes`);
       else stdout.push(chunk);
     });
     child.stderr.on("data", (chunk: Buffer) => {
@@ -84,22 +111,47 @@ export function runKustomize(dir: string, workspaceRoot: string, options: Kustom
     };
     child.on("error", (err: NodeJS.ErrnoException) => {
       finish();
-      const hint = err.code === "ENOENT" ? ` (binary "${binary}" not found; run hack/tools.sh or set STAGESET_KUSTOMIZE_BIN)` : "";
-      reject(new KustomizeFailure(`cannot run kustomize: ${err.message}${hint}`, true, { cause: err }));
+      const hint = err.code === "ENOENT" ? ` (binary "${binary}" not found; run hack/tools.sh or set STAGESET_KBUILD_BIN)` : "";
+      reject(new KustomizeFailure(`cannot run the build helper: ${err.message}${hint}`, true, { cause: err }));
     });
-    child.on("close", (code) => {
+    child.on("close", (code, signal) => {
       finish();
       if (stopped) reject(new KustomizeFailure(stopped, true));
-      else if (code !== 0) reject(new KustomizeFailure(summarizeStderr(stderr) || `kustomize exited with code ${code}`));
-      else resolve(Buffer.concat(stdout).toString("utf8"));
+      else if (code === 0) resolve(Buffer.concat(stdout).toString("utf8"));
+      else {
+        const message = summarizeStderr(stderr, maxMemory) || (signal ? `the build was killed by ${signal}` : `the build exited with code ${code}`);
+        reject(new KustomizeFailure(message, code === EXIT_MEMORY || isRuntimeLimit(stderr)));
+      }
     });
   });
 }
 
-/** kustomize prints `Error: <message>` and sometimes usage text; keep the message. */
-function summarizeStderr(stderr: string): string {
+/** A Go runtime failure that means the input exceeded a limit (memory or stack), not that it is wrong. */
+function isRuntimeLimit(stderr: string): boolean {
+  return /^fatal error: (runtime: out of memory|stack overflow)/m.test(stderr) || /^runtime: (out of memory|goroutine stack exceeds)/m.test(stderr);
+}
+
+/**
+ * kbuild prints one `Error: <message>` line (after any kustomize warnings).
+ * The Go runtime, when it gives up (out of memory, stack overflow, a panic
+ * outside the build), prints `fatal error: …` or `panic: …` and a stack dump:
+ * that becomes one clear line, never the dump.
+ */
+export function summarizeStderr(stderr: string, maxMemory = DEFAULT_MAX_MEMORY): string {
   const lines = stderr.split("\n").map((line) => line.trimEnd()).filter(Boolean);
-  const errorLine = lines.findIndex((line) => line.startsWith("Error: "));
-  const relevant = errorLine >= 0 ? lines.slice(errorLine) : lines;
-  return relevant.join("; ").replace(/^Error: /, "");
+  const errorLine = lines.find((line) => line.startsWith("Error: "));
+  if (errorLine) return errorLine.slice("Error: ".length);
+  if (/out of memory|cannot allocate memory/.test(stderr)) {
+    return `the build exceeded its memory limit of ${Math.round(maxMemory / (1024 * 1024))} MiB (a YAML alias bomb, or an input too large to build)`;
+  }
+  if (/stack overflow|goroutine stack exceeds/.test(stderr)) {
+    return "the build input is nested too deeply (the build's stack limit was exceeded)";
+  }
+  const fatal = lines.find((line) => line.startsWith("fatal error: ") || line.startsWith("panic: "));
+  if (fatal) return `the build failed unexpectedly: ${fatal.replace(/^(fatal error|panic): /, "")}`;
+  // Anything else: its first lines, never a runtime stack.
+  return lines
+    .filter((line) => !/^(goroutine \d+|runtime stack:|\s)/.test(line))
+    .slice(0, 3)
+    .join("; ");
 }

@@ -1,53 +1,46 @@
 import assert from "node:assert/strict";
+import { mkdir, mkdtemp, realpath, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { BuildError } from "../../../src/errors.js";
-import { assertKustomizationsConfined, escapesRoot, pathReferences } from "../../../src/build/confine.js";
-import { repoRoot } from "../../../src/util/tools.js";
+import { readConfinedFile } from "../../../src/build/confine.js";
 
-const fixtures = join(repoRoot(), "test", "fixtures", "build");
-
-describe("escapesRoot", () => {
-  it("accepts paths that stay in the artifact, sibling directories included", () => {
-    assert.equal(escapesRoot("overlays/prod", "../../base"), undefined);
-    assert.equal(escapesRoot("", "deploy.yaml"), undefined);
-    assert.equal(escapesRoot("a", "https://github.com/org/repo//x?ref=v1"), undefined);
+// Confinement of the build itself is tested with the real kbuild in build-confinement.test.ts.
+describe("readConfinedFile", () => {
+  let root: string;
+  let outside: string;
+  before(async () => {
+    outside = await realpath(await mkdtemp(join(tmpdir(), "stageset-confine-outside-")));
+    await writeFile(join(outside, "secret"), "canary");
+    root = await realpath(await mkdtemp(join(tmpdir(), "stageset-confine-")));
+    await mkdir(join(root, "app"));
+    await writeFile(join(root, "app", "kustomization.yaml"), "resources: []\n");
+    await symlink("../app/kustomization.yaml", join(root, "app", "Kustomization"));
+    await mkdir(join(root, "evil"));
+    await symlink(join(outside, "secret"), join(root, "evil", "kustomization.yaml"));
+    await symlink(join(outside, "nothing"), join(root, "evil", "kustomization.yml"));
+  });
+  after(async () => {
+    await rm(root, { recursive: true, force: true });
+    await rm(outside, { recursive: true, force: true });
   });
 
-  it("refuses absolute paths, file: URLs and climbing out", () => {
-    assert.match(escapesRoot("a", "/etc/passwd") ?? "", /absolute/);
-    assert.match(escapesRoot("a", "file:///etc") ?? "", /file: URL/);
-    assert.match(escapesRoot("overlays/prod", "../../../x") ?? "", /outside/);
-    assert.match(escapesRoot("", "..") ?? "", /outside/);
-  });
-});
-
-describe("pathReferences", () => {
-  it("finds the fields kustomize reads files from, not inline patches", () => {
-    const refs = pathReferences({
-      resources: ["a.yaml"],
-      components: ["../c"],
-      patches: [{ path: "p.yaml" }, { patch: "kind: X\nmetadata: {name: y}\n" }],
-      patchesStrategicMerge: ["sm.yaml", "kind: X\nmetadata: {name: y}\n"],
-      configMapGenerator: [{ name: "c", files: ["key=f.txt", "g.txt"], envs: ["e.env"] }],
-      secretGenerator: [{ name: "s", env: "s.env" }],
-      openapi: { path: "schema.json" },
-      replacements: [{ path: "r.yaml" }],
-    }).map((r) => r.value);
-    assert.deepEqual(refs.sort(), ["../c", "a.yaml", "e.env", "f.txt", "g.txt", "p.yaml", "r.yaml", "s.env", "schema.json", "sm.yaml"].sort());
-  });
-});
-
-describe("assertKustomizationsConfined", () => {
-  it("passes an overlay that reads a sibling base", async () => {
-    await assertKustomizationsConfined(join(fixtures, "overlay"), 0);
+  it("reads a kustomization inside the artifact, through a link that stays inside", async () => {
+    assert.equal(await readConfinedFile(root, join(root, "app", "kustomization.yaml"), 0), "resources: []\n");
+    assert.equal(await readConfinedFile(root, join(root, "app", "Kustomization"), 0), "resources: []\n");
   });
 
-  it("refuses a kustomization that reads a file outside the artifact, naming file and field", async () => {
-    await assert.rejects(
-      assertKustomizationsConfined(join(fixtures, "escape"), 4),
-      (err: unknown) =>
-        err instanceof BuildError && err.message.startsWith("spec.stages[4]: app/kustomization.yaml: configMapGenerator[0].files") && err.message.includes("outside the artifact"),
-    );
+  it("refuses a kustomization that links out of the artifact, without reading it", async () => {
+    await assert.rejects(readConfinedFile(root, join(root, "evil", "kustomization.yaml"), 2), (err: unknown) => {
+      assert.ok(err instanceof BuildError);
+      assert.match(err.message, /^spec\.stages\[2\]: evil\/kustomization\.yaml resolves outside the artifact/);
+      assert.ok(!err.message.includes("canary"));
+      return true;
+    });
+  });
+
+  it("reports a dangling link", async () => {
+    await assert.rejects(readConfinedFile(root, join(root, "evil", "kustomization.yml"), 0), /evil\/kustomization\.yml cannot be read/);
   });
 });

@@ -4,7 +4,7 @@ import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { KustomizeFailure, runKustomize } from "../../../src/build/kustomize.js";
+import { KustomizeFailure, runKustomize, summarizeStderr } from "../../../src/build/kustomize.js";
 import { repoRoot } from "../../../src/util/tools.js";
 import { waitFor } from "../../support/wait.js";
 
@@ -17,7 +17,7 @@ describe("runKustomize", () => {
   });
   after(() => rm(scratch, { recursive: true, force: true }));
 
-  /** A stand-in executable for the process-control cases kustomize cannot be made to hit on purpose. */
+  /** A stand-in executable for the process-control cases the build cannot be made to hit on purpose. */
   async function script(name: string, body: string): Promise<string> {
     const path = join(scratch, name);
     await writeFile(path, `#!/bin/sh\n${body}\n`);
@@ -26,23 +26,46 @@ describe("runKustomize", () => {
   }
 
   it("returns the rendered YAML of a kustomization", async () => {
-    const out = await runKustomize(join(fixtures, "overlay", "base"), scratch);
+    const out = await runKustomize(join(fixtures, "overlay"), join(fixtures, "overlay", "base"));
     assert.match(out, /kind: Deployment/);
   });
 
-  it("reports kustomize's own message on failure", async () => {
-    await assert.rejects(runKustomize(join(fixtures, "plain"), scratch), (err: unknown) => err instanceof KustomizeFailure && !err.stopped && /kustomization/i.test(err.message));
+  it("builds with the kustomization given on stdin instead of the one on disk", async () => {
+    const out = await runKustomize(join(fixtures, "overlay"), join(fixtures, "overlay", "base"), {
+      kustomization: { name: "kustomization.yaml", text: "resources:\n- deployment.yaml\nnamePrefix: given-\n" },
+    });
+    assert.match(out, /name: given-/);
   });
 
-  it("runs the binary with an empty environment apart from HOME and TMPDIR", async () => {
+  it("reports the build's own message on failure", async () => {
+    await assert.rejects(runKustomize(join(fixtures, "plain"), join(fixtures, "plain")), (err: unknown) => err instanceof KustomizeFailure && !err.stopped && /kustomization/i.test(err.message));
+  });
+
+  it("runs the binary with an empty environment apart from GOTRACEBACK=none", async () => {
     process.env["STAGESET_TEST_LEAK"] = "must-not-leak";
     try {
       const out = await runKustomize(scratch, scratch, { binary: await script("print-env", "env") });
-      const env = out.trim().split("\n").map((line) => line.split("=")[0]).filter((name) => name !== "PWD" && name !== "SHLVL" && name !== "_").sort();
-      assert.deepEqual(env, ["HOME", "TMPDIR"]);
+      const env = out.trim().split("\n").filter((line) => !/^(PWD|SHLVL|_)=/.test(line)).sort();
+      assert.deepEqual(env, ["GOTRACEBACK=none"]);
     } finally {
       delete process.env["STAGESET_TEST_LEAK"];
     }
+  });
+
+  it("passes the memory budget, the kustomization name, the root and the directory", async () => {
+    const out = await runKustomize(scratch, join(scratch, "dir"), {
+      binary: await script("print-args", 'for a in "$@"; do echo "$a"; done; cat'),
+      maxMemoryBytes: 1234567,
+      kustomization: { name: "Kustomization", text: "from stdin" },
+    });
+    assert.deepEqual(out.trim().split("\n"), ["--max-memory=1234567", "--kustomization=Kustomization", "--", scratch, join(scratch, "dir"), "from stdin"]);
+  });
+
+  it("reports exceeding the memory budget as stopped, in one line", async () => {
+    await assert.rejects(
+      runKustomize(scratch, scratch, { binary: await script("oom", "echo 'Error: the build exceeded its memory limit of 1 MiB' >&2; exit 3") }),
+      (err: unknown) => err instanceof KustomizeFailure && err.stopped && err.message === "the build exceeded its memory limit of 1 MiB",
+    );
   });
 
   it("kills a build that runs past the timeout", async () => {
@@ -72,6 +95,28 @@ describe("runKustomize", () => {
   });
 
   it("explains a missing binary", async () => {
-    await assert.rejects(runKustomize(scratch, scratch, { binary: join(scratch, "absent") }), /not found; run hack\/tools.sh or set STAGESET_KUSTOMIZE_BIN/);
+    await assert.rejects(runKustomize(scratch, scratch, { binary: join(scratch, "absent") }), /not found; run hack\/tools.sh or set STAGESET_KBUILD_BIN/);
+  });
+});
+
+describe("summarizeStderr", () => {
+  const dump = (first: string) => `${first}\n\nruntime stack:\nruntime.throw({0xad7693?, 0x6ed00?})\n\truntime/panic.go:1229 +0x48\n\ngoroutine 1 gp=0x1 m=0 [running]:\nmain.main()\n`;
+
+  it("keeps kbuild's Error line and drops kustomize's warnings", () => {
+    assert.equal(summarizeStderr("# Warning: 'commonLabels' is deprecated.\nError: refused to read \"x\"\n"), 'refused to read "x"');
+  });
+
+  it("turns Go runtime failures into one line without the stack", () => {
+    const cases: [string, RegExp][] = [
+      ["runtime: goroutine stack exceeds 268435456-byte limit\nruntime: sp=0x1 stack=[0x1, 0x2]\nfatal error: stack overflow", /^the build input is nested too deeply/],
+      ["fatal error: runtime: out of memory", /^the build exceeded its memory limit of 1024 MiB/],
+      ["runtime: out of memory: cannot allocate 4194304-byte block (1073741824 in use)\nfatal error: out of memory", /^the build exceeded its memory limit/],
+      ["panic: assignment to entry in nil map", /^the build failed unexpectedly: assignment to entry in nil map$/],
+    ];
+    for (const [first, expected] of cases) {
+      const line = summarizeStderr(dump(first));
+      assert.match(line, expected);
+      assert.ok(!line.includes("goroutine") && !line.includes("runtime.throw") && !line.includes("\n"), line);
+    }
   });
 });

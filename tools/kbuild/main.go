@@ -1,0 +1,162 @@
+// kbuild runs `kustomize build` through the kustomize API with every read
+// confined to one directory tree, no network, builtin plugins only, and a
+// memory budget. The controller runs it on an unpacked artifact.
+//
+//	kbuild [--kustomization NAME] [--max-memory BYTES] ROOT DIR
+//
+// ROOT is the artifact; DIR (inside ROOT, absolute or relative to ROOT) is
+// the directory to build. With --kustomization, stdin holds the kustomization
+// to use for DIR under that file name instead of the one on disk. The YAML
+// goes to stdout; on failure one line `Error: <message>` goes to stderr and
+// the exit code is 1 (3 when the memory budget was exceeded).
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/types"
+)
+
+// Set with -ldflags -X by hack/tools.sh: the kustomize release the API comes
+// from, and a hash of this module's source (which --version reports, so a
+// stale binary is never taken for the current one).
+var (
+	kustomizeVersion = "v5.8.2"
+	sourceHash       = "dev"
+)
+
+const (
+	exitFailed    = 1
+	exitUsage     = 2
+	exitMemory    = 3
+	maxStdinBytes = 16 << 20
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func fail(code int, err error) int {
+	msg := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+	fmt.Fprintf(os.Stderr, "Error: %s\n", msg)
+	return code
+}
+
+func run() (code int) {
+	flags := flag.NewFlagSet("kbuild", flag.ContinueOnError)
+	flags.SetOutput(io.Discard)
+	kustomization := flags.String("kustomization", "", "read the kustomization of DIR from stdin, under this file name")
+	maxMemory := flags.String("max-memory", "1073741824", "memory budget in bytes (0: none)")
+	version := flags.Bool("version", false, "print the kustomize version and exit")
+	if err := flags.Parse(os.Args[1:]); err != nil {
+		return fail(exitUsage, fmt.Errorf("%v; usage: kbuild [--kustomization NAME] [--max-memory BYTES] ROOT DIR", err))
+	}
+	if *version {
+		fmt.Printf("kbuild %s (kustomize %s)\n", sourceHash, kustomizeVersion)
+		return 0
+	}
+	if flags.NArg() != 2 {
+		return fail(exitUsage, errors.New("usage: kbuild [--kustomization NAME] [--max-memory BYTES] ROOT DIR"))
+	}
+	budget, err := strconv.ParseInt(*maxMemory, 10, 64)
+	if err != nil || budget < 0 {
+		return fail(exitUsage, fmt.Errorf("--max-memory %q: want a number of bytes", *maxMemory))
+	}
+	if budget > 0 {
+		if err := limitMemory(budget); err != nil {
+			return fail(exitFailed, err)
+		}
+	}
+
+	checks := &violations{}
+	// No network: kustomize fetches remote files with a default http.Client
+	// (so through http.DefaultTransport), and clones with the `git` program
+	// found on PATH. Neither is available in this process.
+	http.DefaultTransport = noNetwork{checks}
+	http.DefaultClient = &http.Client{Transport: noNetwork{checks}}
+	_ = os.Setenv("PATH", "")
+
+	defer func() {
+		// kustomize panics on some inputs; report it as one line, not a stack.
+		if r := recover(); r != nil {
+			code = fail(exitFailed, fmt.Errorf("kustomize failed unexpectedly: %v", r))
+		}
+	}()
+
+	fSys, err := newConfinedFS(flags.Arg(0), checks)
+	if err != nil {
+		return fail(exitFailed, err)
+	}
+	dir := flags.Arg(1)
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(fSys.root, dir)
+	}
+	if !fSys.IsDir(dir) {
+		if v := checks.get(); v != nil {
+			return fail(exitFailed, v)
+		}
+		return fail(exitFailed, fmt.Errorf("%q is not a directory inside the artifact", fSys.shown(dir)))
+	}
+	realDir, _ := filepath.EvalSymlinks(dir)
+	if *kustomization != "" {
+		if !isKustomizationName(*kustomization) {
+			return fail(exitUsage, fmt.Errorf("--kustomization %q: not a kustomization file name", *kustomization))
+		}
+		data, err := io.ReadAll(io.LimitReader(os.Stdin, maxStdinBytes+1))
+		if err != nil {
+			return fail(exitFailed, fmt.Errorf("reading the kustomization from stdin: %w", err))
+		}
+		if len(data) > maxStdinBytes {
+			return fail(exitFailed, fmt.Errorf("the kustomization exceeds %d bytes", maxStdinBytes))
+		}
+		fSys.overlay = &overlay{dir: realDir, name: *kustomization, data: data}
+	}
+	if err := os.Chdir(fSys.root); err != nil {
+		return fail(exitFailed, err)
+	}
+
+	// The options of `kustomize build --load-restrictor LoadRestrictionsNone`
+	// (the output is the same): builtin plugins only, no Helm, no exec or
+	// container functions; reading outside the kustomization's directory is
+	// allowed, and confined to the artifact by the filesystem instead.
+	opts := krusty.MakeDefaultOptions()
+	opts.LoadRestrictions = types.LoadRestrictionsNone
+	opts.PluginConfig = types.DisabledPluginConfig()
+	opts.Reorder = krusty.ReorderOptionUnspecified
+	resources, err := krusty.MakeKustomizer(opts).Run(fSys, realDir)
+	if err != nil {
+		if v := checks.get(); v != nil {
+			return fail(exitFailed, v)
+		}
+		return fail(exitFailed, err)
+	}
+	yml, err := resources.AsYaml()
+	if err != nil {
+		return fail(exitFailed, err)
+	}
+	out := bufio.NewWriterSize(os.Stdout, 1<<16)
+	if _, err := out.Write(yml); err != nil {
+		return fail(exitFailed, err)
+	}
+	if err := out.Flush(); err != nil {
+		return fail(exitFailed, err)
+	}
+	return 0
+}
+
+func init() {
+	// A stack deeper than this is a hostile input, not a kustomization; the
+	// runtime's default (1 GB) would exceed the memory budget first.
+	debug.SetMaxStack(256 << 20)
+}
