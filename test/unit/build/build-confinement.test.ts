@@ -472,6 +472,8 @@ describe("kbuild builds what kustomize builds", () => {
       "overlays/prod/gen.yaml": "apiVersion: builtin\nkind: ConfigMapGenerator\nmetadata:\n  name: extra\nfiles:\n- ../../shared/extra.txt\n",
       "overlays/prod/labels.yaml": "apiVersion: builtin\nkind: LabelTransformer\nmetadata:\n  name: labels\nlabels:\n  env: prod\nfieldSpecs:\n- path: metadata/labels\n  create: true\n",
       "overlays/prod/linked": { link: "../../shared" },
+      // The managed-by label carries the kustomize version kbuild is stamped with.
+      "overlays/meta/kustomization.yaml": kustomization("resources:\n- ../../base\nbuildMetadata: [managedByLabel, originAnnotations, transformerAnnotations]\nnameSuffix: -meta\n"),
     });
   });
   after(() => rm(features, { recursive: true, force: true }));
@@ -495,7 +497,7 @@ describe("kbuild builds what kustomize builds", () => {
       }
     }
     t.diagnostic(`${compared} kustomizations compared`);
-    assert.ok(compared >= 9, `only ${compared} kustomizations compared`);
+    assert.ok(compared >= 10, `only ${compared} kustomizations compared`);
   });
 
   it("builds the feature overlay through buildStage with a stage patch", async () => {
