@@ -7,6 +7,7 @@ import { kustomizationFileIn, listGeneratedResources, renderGeneratedKustomizati
 import { KustomizeFailure, runKustomize, type KustomizeOptions } from "./kustomize.js";
 import { flattenLists, isKubeObject, parseRendered, splitDocuments } from "./manifests.js";
 import { addPatchesToKustomization, patchField, validatePatches } from "./patches.js";
+import { newExpansionBudget } from "./envsubst.js";
 import { resolveVariables, substituteDocuments, type VarSource } from "./substitute.js";
 import { normalizeStagePath, resolveStageDirectory } from "./workspace.js";
 
@@ -73,11 +74,33 @@ export async function buildStage(params: BuildStageParams): Promise<KubeObject[]
       stageIndex,
       varSource: params.varSource ?? noVarSource,
     });
-    values = substituteDocuments(sources, vars, { stageIndex, strict: params.strictSubstitution });
+    const budget = newExpansionBudget();
+    values = await eachDocument(sources, (source) => substituteDocuments([source], vars, { stageIndex, strict: params.strictSubstitution, budget }));
   } else {
-    values = sources.map((source) => parseRendered(source, stageIndex));
+    values = await eachDocument(sources, (source) => [parseRendered(source, stageIndex)]);
   }
   return toObjects(flattenLists(values), stageIndex);
+}
+
+/** How long document work may hold the event loop before it lets other work (probes, leases, reconciles) run. */
+const EVENT_LOOP_SLICE_MS = 20;
+
+/**
+ * Maps every document through `work`, yielding to the event loop whenever a
+ * slice of EVENT_LOOP_SLICE_MS has passed: parsing and substitution are
+ * synchronous, and a stage of many documents must not stall the process.
+ */
+async function eachDocument(sources: readonly string[], work: (source: string) => unknown[]): Promise<unknown[]> {
+  const values: unknown[] = [];
+  let sliceStart = performance.now();
+  for (const source of sources) {
+    values.push(...work(source));
+    if (performance.now() - sliceStart > EVENT_LOOP_SLICE_MS) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
+  }
+  return values;
 }
 
 const noVarSource: VarSource = {

@@ -1,4 +1,4 @@
-import { parseDocument, type Document, type ParseOptions, type DocumentOptions, type SchemaOptions, type ScalarTag, type Tags } from "yaml";
+import { isNode, isScalar, parseDocument, visit, type Document, type ParseOptions, type DocumentOptions, type SchemaOptions, type ScalarTag, type Tags } from "yaml";
 import type { KubeObject } from "../api/types.js";
 import { BuildError } from "../errors.js";
 
@@ -43,9 +43,20 @@ function goYamlTags(dialect: ScalarDialect) {
   };
 }
 
+// `uniqueKeys` is off because the yaml package checks it with a scan per key
+// (quadratic: a 1 MiB map of short keys took 6.7 s here, 0.5 s without);
+// duplicateKeyLine() checks the same rule in one pass.
 function parseOptions(dialect: ScalarDialect): ParseOptions & DocumentOptions & SchemaOptions {
-  return { version: "1.1", customTags: goYamlTags(dialect), prettyErrors: false, strict: false };
+  return { version: "1.1", customTags: goYamlTags(dialect), prettyErrors: false, strict: false, uniqueKeys: false };
 }
+
+/**
+ * The largest document parsed: etcd's default request limit (1.5 MiB), so
+ * nothing the API server would accept is refused, and one document never
+ * holds the event loop for long (parsing is about 0.5 s per MiB on a loaded
+ * two-core machine, linear).
+ */
+export const MAX_DOCUMENT_CHARS = 1.5 * 1024 * 1024;
 
 const V3_OPTIONS = parseOptions("go-yaml-v3");
 const V2_OPTIONS = parseOptions("go-yaml-v2");
@@ -106,6 +117,35 @@ function firstError(doc: Document.Parsed, text: string): ManifestParseError | un
   return new ManifestParseError(YAML_PROBLEMS.get(err.code) ?? `YAML error ${err.code}`, line);
 }
 
+/**
+ * The line of the first map key that appears twice in its map (YAML's and
+ * go-yaml's rule), in one pass over the document; undefined when there is
+ * none. Merge keys (`<<`) may repeat. Non-scalar keys are compared by their
+ * JSON form.
+ */
+function duplicateKeyLine(doc: Document.Parsed, text: string): number | undefined {
+  let found: number | undefined;
+  visit(doc, {
+    Map(_key, map) {
+      const seen = new Set<string>();
+      for (const pair of map.items) {
+        const key = pair.key;
+        // A merge key (`<<`) is a Scalar whose value is a symbol in YAML 1.1 mode; it may repeat.
+        if (isScalar(key) && (typeof key.value === "symbol" || key.value === "<<")) continue;
+        const id = isScalar(key) ? `s:${String(key.value)}` : `j:${JSON.stringify(key ?? null)}`;
+        if (seen.has(id)) {
+          const offset = isNode(key) && key.range ? key.range[0] : 0;
+          found = text.slice(0, offset).split("\n").length;
+          return visit.BREAK;
+        }
+        seen.add(id);
+      }
+      return undefined;
+    },
+  });
+  return found;
+}
+
 /** Whatever parsing throws (rather than reports), as a ManifestParseError without the thrown message. */
 function thrownByParser(err: unknown): ManifestParseError {
   if (err instanceof ManifestParseError) return err;
@@ -132,10 +172,15 @@ export function splitDocuments(text: string): string[] {
 
 /** Parses one document; `null` for an empty one. */
 export function parseManifest(text: string, dialect: ScalarDialect = "go-yaml-v3"): unknown {
+  if (text.length > MAX_DOCUMENT_CHARS) {
+    throw new ManifestParseError(`the document is larger than ${MAX_DOCUMENT_CHARS / 1024 / 1024} MiB, more than the API server stores for one object`, 0);
+  }
   try {
     const doc = parseDocument(text, dialect === "go-yaml-v3" ? V3_OPTIONS : V2_OPTIONS);
     const error = firstError(doc, text);
     if (error) throw error;
+    const duplicate = duplicateKeyLine(doc, text);
+    if (duplicate !== undefined) throw new ManifestParseError(YAML_PROBLEMS.get("DUPLICATE_KEY")!, duplicate);
     return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
   } catch (err) {
     throw thrownByParser(err);

@@ -8,6 +8,7 @@ import {
   expand,
   isValidVariableName,
   newExpansionBudget,
+  type ExpansionBudget,
   suggestVariableName,
 } from "./envsubst.js";
 import { ManifestParseError, assertIdentityFields, lineOf, parseManifest, parseRendered } from "./manifests.js";
@@ -129,11 +130,15 @@ function describe(value: unknown): string {
  * it becomes the empty string. Each document is parsed once (twice only when
  * it might carry the opt-out and is substituted after all).
  */
-export function substituteDocuments(sources: readonly string[], vars: Variables, options: { stageIndex: number; strict?: boolean }): unknown[] {
+export function substituteDocuments(
+  sources: readonly string[],
+  vars: Variables,
+  options: { stageIndex: number; strict?: boolean; budget?: ExpansionBudget },
+): unknown[] {
   if (vars.size === 0) return sources.map((source) => parseRendered(source, options.stageIndex));
   let namesChecked = false;
-  // One budget for every document of the stage: the whole render runs on the event loop at once.
-  const budget = newExpansionBudget();
+  // One budget for every document of the stage (a caller substituting document by document passes it along).
+  const budget = options.budget ?? newExpansionBudget();
   const lookup = (name: string) => {
     const found = vars.get(name);
     return { value: found?.value ?? "", defined: found !== undefined || !options.strict };

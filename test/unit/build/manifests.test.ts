@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { BuildError } from "../../../src/errors.js";
-import { flattenLists, ManifestParseError, parseManifest, parseRendered, splitDocuments } from "../../../src/build/manifests.js";
+import { flattenLists, ManifestParseError, MAX_DOCUMENT_CHARS, parseManifest, parseRendered, splitDocuments } from "../../../src/build/manifests.js";
 
 describe("splitDocuments", () => {
   it("splits kustomize's output on separator lines only, dropping empty documents", () => {
@@ -39,5 +39,26 @@ describe("flattenLists", () => {
       { kind: "PodList" },
     ]);
     assert.deepEqual(out, [{ kind: "A" }, { kind: "B" }, { kind: "C" }, { kind: "NotAList" }, { kind: "PodList" }]);
+  });
+});
+
+describe("parseManifest bounds", () => {
+  it("refuses a map key given twice, naming its line, in one pass", () => {
+    assert.throws(
+      () => parseManifest("apiVersion: v1\nkind: ConfigMap\ndata:\n  a: '1'\n  b: '2'\n  a: '3'\n"),
+      (err: unknown) => err instanceof ManifestParseError && err.message === "a map has the same key twice" && err.line === 6,
+    );
+    assert.deepEqual(parseManifest("base: &b {x: 1}\nm:\n  <<: *b\n  <<: {y: 2}\n  z: 3\n"), { base: { x: 1 }, m: { x: 1, y: 2, z: 3 } });
+  });
+
+  it("parses a 1 MiB map of short keys (the yaml package's own duplicate check is quadratic there)", () => {
+    const keys = Array.from({ length: 25_000 }, (_, i) => `  key${i}: "value-${i}"`).join("\n");
+    const parsed = parseManifest(`apiVersion: v1\nkind: ConfigMap\ndata:\n${keys}\n`) as { data: Record<string, string> };
+    assert.equal(Object.keys(parsed.data).length, 25_000);
+  });
+
+  it("refuses a document larger than the API server stores", () => {
+    const big = `apiVersion: v1\nkind: ConfigMap\ndata:\n  blob: "${"x".repeat(MAX_DOCUMENT_CHARS)}"\n`;
+    assert.throws(() => parseManifest(big), (err: unknown) => err instanceof ManifestParseError && /larger than 1\.5 MiB/.test(err.message));
   });
 });
