@@ -102,6 +102,15 @@ describe("actions around stages", { concurrency: true }, () => {
       assert.deepEqual(ready.status?.stages?.[0]?.executedActions, ["pre/settle", "post/notify"]);
       assert.equal(ready.status?.stages?.[0]?.ledgerRevision, "r1");
       await waitForEvent(client, namespace, "ActionStarted", /post action "notify"/);
+      const counted = (await controller.metrics.actionTotal.get()).values.filter((v) => v.labels.namespace === namespace);
+      assert.deepEqual(
+        counted.map((v) => [v.labels.stage, v.labels.list, v.labels.result, v.value]).sort(),
+        [
+          ["app", "post", "success", 1],
+          ["app", "pre", "success", 1],
+        ],
+        "stageset_action_total counts each attempt by list and result",
+      );
 
       // A forced reconcile of the same revision runs no action again.
       await client.patch({ ...STAGESET, namespace, name: "web" }, { metadata: { annotations: { "reconcile.fluxcd.io/requestedAt": "again" } } }, "merge");

@@ -191,7 +191,7 @@ describe("stagesetctl against a cluster", { concurrency: true }, () => {
       const annotations = (await getStageSet(namespace, "broken"))?.metadata.annotations ?? {};
       const token = annotations["reconcile.fluxcd.io/requestedAt"];
       assert.ok(token && !Number.isNaN(Date.parse(token)));
-      assert.equal(annotations["stages.metio.wtf/reconcile-stage"], "app");
+      assert.equal(annotations["stages.metio.wtf/reconcile-stage"], `app@${token}`);
       assert.equal(annotations["stages.metio.wtf/update-now"], token);
       assert.equal(annotations["stages.metio.wtf/force-reconcile"], token);
       const source = await client.get({ apiVersion: SOURCE_API_VERSION, kind: "ExternalArtifact", namespace, name: "app" });
