@@ -153,6 +153,41 @@ spec:
     }
   });
 
+  test("an object a KeepExisting policy skipped is not waited on (an unhealthy live Deployment with an immutable change)", async () => {
+    const namespace = await createTestNamespace(fixture.cluster, "keep-existing");
+    const { client, server } = fixture;
+    // Someone's Deployment, never Available (no node matches), whose selector the artifact would change (immutable).
+    await client.create({
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "legacy", namespace },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { app: "old" } },
+        template: {
+          metadata: { labels: { app: "old" } },
+          spec: { nodeSelector: { "example.test/no-such-node": "true" }, containers: [{ name: "main", image: "registry.invalid/legacy:1" }] },
+        },
+      },
+    });
+    const rendered = unschedulable("legacy")["legacy.yaml"]!.replaceAll("app: legacy", "app: new");
+    await publishExternalArtifact(client, namespace, "app", server.add(`${namespace}-app`, { "legacy.yaml": rendered, ...configMapFile("fresh", { v: "1" }) }, "r1"));
+    await client.create({
+      ...STAGESET,
+      metadata: { name: "web", namespace },
+      spec: { stages: [{ name: "app", sourceRef: { name: "app" }, timeout: "5s", conflictPolicy: { default: "KeepExisting" } }] },
+    });
+    const controller = await startTestController(fixture.cluster, namespace);
+    try {
+      await waitForReason(client, namespace, "web", "Succeeded", 60_000);
+      await waitForEvent(client, namespace, "Changes", /created 1, skipped 1 \(KeepExisting\)/);
+      const live = await client.get({ apiVersion: "apps/v1", kind: "Deployment", namespace, name: "legacy" });
+      assert.deepEqual((live?.spec as { selector: unknown }).selector, { matchLabels: { app: "old" } }, "the live object was left as it is");
+    } finally {
+      await controller.stop();
+    }
+  });
+
   test("an interval the schema admits but that overflows is InvalidSpec naming the field", async () => {
     const namespace = await createTestNamespace(fixture.cluster, "bad-interval");
     const { client, server } = fixture;
