@@ -45,6 +45,22 @@ class HookServer {
   }
 }
 
+/** A Job manifest; with `fail`, kwok fails its pod (the pod-fail stage) with a termination message. */
+function job(name: string, fail = false): string {
+  const meta = fail ? `{labels: {stageset.test/fail: "true"}, annotations: {stageset.test/termination-message: "schema 7 is locked"}}` : "{}";
+  return `apiVersion: batch/v1
+kind: Job
+metadata: {name: ${name}}
+spec:
+  backoffLimit: 0
+  template:
+    metadata: ${meta}
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: registry.invalid/${name}:1}]
+`;
+}
+
 describe("actions around stages", { concurrency: true }, () => {
   const fixture = usePipelineFixture();
   const hooks = new HookServer();
@@ -53,12 +69,16 @@ describe("actions around stages", { concurrency: true }, () => {
   const flags = () => ["--allowed-action-hosts", `127.0.0.1:${hooks.port}`];
   const url = (path: string) => `http://127.0.0.1:${hooks.port}${path}`;
 
-  test("pre wait → apply → post http → next stage, in that order; a steady-state run runs nothing again", async () => {
+  test("pre job → apply → post http → next stage, in that order; a steady-state run runs nothing again", async () => {
     const namespace = await createTestNamespace(fixture.cluster, "actions-order");
     const { client, server } = fixture;
     await publishExternalArtifact(client, namespace, "app", server.add(`${namespace}-app`, configMapFile("app", { v: "1" }), "r1"));
     await publishExternalArtifact(client, namespace, "next", server.add(`${namespace}-next`, configMapFile("next", { v: "1" }), "r1"));
-    const recorder = await ChangeRecorder.start(client, [{ apiVersion: "v1", kind: "ConfigMap", namespace }]);
+    await publishExternalArtifact(client, namespace, "migrations", server.add(`${namespace}-migrations`, { "job.yaml": job("migrate") }, "m1"));
+    const recorder = await ChangeRecorder.start(client, [
+      { apiVersion: "v1", kind: "ConfigMap", namespace },
+      { apiVersion: "batch/v1", kind: "Job", namespace },
+    ]);
     const seenAtPost: { app: boolean; next: boolean }[] = [];
     const path = `/${namespace}/post`;
     const controller = await startTestController(fixture.cluster, namespace, flags());
@@ -73,7 +93,7 @@ describe("actions around stages", { concurrency: true }, () => {
               name: "app",
               sourceRef: { name: "app" },
               actions: {
-                pre: [{ name: "settle", wait: { duration: "10ms" } }],
+                pre: [{ name: "migrate", job: { sourceRef: { name: "migrations" } } }],
                 post: [{ name: "notify", http: { url: url(path), headers: { "X-Stage": "app" } } }],
               },
             },
@@ -97,9 +117,11 @@ describe("actions around stages", { concurrency: true }, () => {
       const ready = await waitForReason(client, namespace, "web", "Succeeded", 60_000);
       const app = recorder.first((e) => e.name === "app" && e.type === "ADDED");
       const next = recorder.first((e) => e.name === "next" && e.type === "ADDED");
+      const jobDone = recorder.first((e) => e.kind === "Job" && ((e.object.status as { succeeded?: number } | undefined)?.succeeded ?? 0) > 0);
+      assert.ok(jobDone && app && jobDone.revision < app.revision, "the stage was applied after its pre Job completed");
       assert.ok(app && next && next.revision > app.revision, "the next stage started after the first");
       assert.deepEqual(seenAtPost[0], { app: true, next: false }, "post ran after the stage's apply and before the next stage's");
-      assert.deepEqual(ready.status?.stages?.[0]?.executedActions, ["pre/settle", "post/notify"]);
+      assert.deepEqual(ready.status?.stages?.[0]?.executedActions, ["pre/migrate", "post/notify"]);
       assert.equal(ready.status?.stages?.[0]?.ledgerRevision, "r1");
       await waitForEvent(client, namespace, "ActionStarted", /post action "notify"/);
       const counted = (await controller.metrics.actionTotal.get()).values.filter((v) => v.labels.namespace === namespace);
@@ -142,8 +164,9 @@ describe("actions around stages", { concurrency: true }, () => {
     const namespace = await createTestNamespace(fixture.cluster, "actions-fail");
     const { client, server } = fixture;
     await publishExternalArtifact(client, namespace, "app", server.add(`${namespace}-app`, configMapFile("app", { v: "1" }), "r1"));
-    const gate = `/${namespace}/gate`;
+    await publishExternalArtifact(client, namespace, "migrations", server.add(`${namespace}-migrations`, { "job.yaml": job("migrate", true) }, "m1"));
     const cleanup = `/${namespace}/cleanup`;
+    const jobs = await ChangeRecorder.start(client, [{ apiVersion: "batch/v1", kind: "Job", namespace }]);
     const controller = await startTestController(fixture.cluster, namespace, flags());
     try {
       await client.create({
@@ -156,7 +179,7 @@ describe("actions around stages", { concurrency: true }, () => {
               name: "app",
               sourceRef: { name: "app" },
               actions: {
-                pre: [{ name: "gate", retries: 2, http: { url: url(gate), expectedStatus: [204] } }],
+                pre: [{ name: "migrate", retries: 2, job: { sourceRef: { name: "migrations" } } }],
                 onFailure: [{ name: "cleanup", http: { url: url(cleanup) } }],
               },
             },
@@ -164,13 +187,15 @@ describe("actions around stages", { concurrency: true }, () => {
         },
       });
       const failed = await waitForReason(client, namespace, "web", "StageFailed", 60_000);
-      assert.match(readyCondition(failed)?.message ?? "", /^stage "app": pre action "gate" failed \(after 3 attempts\): .*200/);
-      assert.equal(hooks.count(gate), 3, "retries: 2 runs three times");
+      assert.match(readyCondition(failed)?.message ?? "", /^stage "app": pre action "migrate" failed \(after 3 attempts\): .*schema 7 is locked/);
+      const created = new Set(jobs.events.filter((e) => e.type === "ADDED").map((e) => e.object.metadata.uid));
+      assert.equal(created.size, 3, "retries: 2 runs the Job three times");
       assert.equal(hooks.count(cleanup), 1, "onFailure ran");
       assert.equal(await client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "app" }), undefined, "nothing of the stage was applied");
-      await waitForEvent(client, namespace, "ActionFailed", /pre action "gate" failed/);
+      await waitForEvent(client, namespace, "ActionFailed", /pre action "migrate" failed/);
     } finally {
       await controller.stop();
+      await jobs.stop();
     }
   });
 });
