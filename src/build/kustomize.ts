@@ -59,7 +59,7 @@ const EXIT_MEMORY = 3;
 export function runKustomize(
   root: string,
   dir: string,
-  options: KustomizeOptions & { kustomization?: KustomizationOverride } = {},
+  options: KustomizeOptions & { kustomization?: KustomizationOverride; files?: ReadonlyMap<string, Buffer> } = {},
 ): Promise<string> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxOutput = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT;
@@ -72,7 +72,10 @@ export function runKustomize(
       return;
     }
     const args = [`--max-memory=${Math.floor(maxMemory)}`];
-    if (options.kustomization) args.push(`--kustomization=${options.kustomization.name}`);
+    // Replaced file contents (decrypted SOPS files) travel on stdin as JSON, so they never touch disk.
+    const overlay = options.files && options.files.size > 0 ? stdinOverlay(options.kustomization, options.files) : undefined;
+    if (overlay) args.push("--stdin-json");
+    else if (options.kustomization) args.push(`--kustomization=${options.kustomization.name}`);
     args.push("--", root, dir);
     const child = spawn(binary, args, {
       cwd: root,
@@ -95,7 +98,7 @@ export function runKustomize(
 
     // A child that exits before reading all of stdin (it failed early) is not an error here.
     child.stdin.on("error", () => undefined);
-    child.stdin.end(options.kustomization?.text ?? "");
+    child.stdin.end(overlay ?? options.kustomization?.text ?? "");
     child.stdout.on("data", (chunk: Buffer) => {
       stdoutBytes += chunk.length;
       if (stdoutBytes > maxOutput) stop(`the build output exceeds ${maxOutput} bytes`);
@@ -154,4 +157,17 @@ export function summarizeStderr(stderr: string, maxMemory = DEFAULT_MAX_MEMORY):
     .filter((line) => !/^(goroutine \d+|runtime stack:|\s)/.test(line))
     .slice(0, 3)
     .join("; ");
+}
+
+/**
+ * kbuild's `--stdin-json` input: the stage's kustomization and the files
+ * whose contents replace the artifact's (root-relative paths), base64 as Go's
+ * encoding/json reads `[]byte`.
+ */
+function stdinOverlay(kustomization: KustomizationOverride | undefined, files: ReadonlyMap<string, Buffer>): Buffer {
+  const payload = {
+    kustomization: kustomization ? { name: kustomization.name, data: Buffer.from(kustomization.text, "utf8").toString("base64") } : null,
+    files: Object.fromEntries([...files].map(([path, data]) => [path, data.toString("base64")])),
+  };
+  return Buffer.from(JSON.stringify(payload), "utf8");
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	iofs "io/fs"
@@ -27,7 +28,9 @@ import (
 type confinedFS struct {
 	root    string // absolute, symbolic links resolved
 	overlay *overlay
-	checks  *violations
+	// files replaces the contents of artifact files, keyed by resolved path (see files.go).
+	files  map[string][]byte
+	checks *violations
 	// aliasNodes is how many nodes YAML aliases have added so far.
 	aliasNodes int64
 }
@@ -178,9 +181,12 @@ func (f *confinedFS) ReadFile(p string) ([]byte, error) {
 	if !exists {
 		return nil, &iofs.PathError{Op: "open", Path: p, Err: unwrapPathError(notFound)}
 	}
-	data, err := os.ReadFile(real)
-	if err != nil {
-		return nil, err
+	data, replaced := f.files[real]
+	if !replaced {
+		data, err = os.ReadFile(real)
+		if err != nil {
+			return nil, err
+		}
 	}
 	abs, _ := filepath.Abs(p)
 	if err := f.checkContent(data, f.shown(abs), isKustomizationName(filepath.Base(p))); err != nil {
@@ -300,6 +306,9 @@ func (f *confinedFS) Open(p string) (filesys.File, error) {
 	}
 	if !exists {
 		return nil, notFound
+	}
+	if data, replaced := f.files[real]; replaced {
+		return &memFile{Reader: bytes.NewReader(data), name: filepath.Base(real), size: int64(len(data))}, nil
 	}
 	return os.Open(real)
 }

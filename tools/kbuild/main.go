@@ -41,6 +41,8 @@ const (
 	exitUsage     = 2
 	exitMemory    = 3
 	maxStdinBytes = 16 << 20
+	// The JSON overlay carries decrypted files too (base64: 4/3 of their size).
+	maxOverlayBytes = 256 << 20
 )
 
 func main() {
@@ -57,6 +59,7 @@ func run() (code int) {
 	flags := flag.NewFlagSet("kbuild", flag.ContinueOnError)
 	flags.SetOutput(io.Discard)
 	kustomization := flags.String("kustomization", "", "read the kustomization of DIR from stdin, under this file name")
+	stdinJSON := flags.Bool("stdin-json", false, "read a JSON overlay from stdin: {kustomization: {name, data}, files: {path: data}} (data base64)")
 	maxMemory := flags.String("max-memory", "1073741824", "memory budget in bytes (0: none)")
 	version := flags.Bool("version", false, "print the kustomize version and exit")
 	if err := flags.Parse(os.Args[1:]); err != nil {
@@ -109,7 +112,28 @@ func run() (code int) {
 		return fail(exitFailed, fmt.Errorf("%q is not a directory inside the artifact", fSys.shown(dir)))
 	}
 	realDir, _ := filepath.EvalSymlinks(dir)
-	if *kustomization != "" {
+	if *stdinJSON {
+		data, err := io.ReadAll(io.LimitReader(os.Stdin, maxOverlayBytes+1))
+		if err != nil {
+			return fail(exitFailed, fmt.Errorf("reading the overlay from stdin: %w", err))
+		}
+		if len(data) > maxOverlayBytes {
+			return fail(exitFailed, fmt.Errorf("the overlay exceeds %d bytes", maxOverlayBytes))
+		}
+		o, err := decodeStdinOverlay(data)
+		if err != nil {
+			return fail(exitFailed, err)
+		}
+		if o.Kustomization != nil {
+			if !isKustomizationName(o.Kustomization.Name) {
+				return fail(exitUsage, fmt.Errorf("overlay kustomization %q: not a kustomization file name", o.Kustomization.Name))
+			}
+			fSys.overlay = &overlay{dir: realDir, name: o.Kustomization.Name, data: o.Kustomization.Data}
+		}
+		if err := fSys.loadFileOverlays(o.Files); err != nil {
+			return fail(exitFailed, err)
+		}
+	} else if *kustomization != "" {
 		if !isKustomizationName(*kustomization) {
 			return fail(exitUsage, fmt.Errorf("--kustomization %q: not a kustomization file name", *kustomization))
 		}

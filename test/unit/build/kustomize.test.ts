@@ -37,6 +37,18 @@ describe("runKustomize", () => {
     assert.match(out, /name: given-/);
   });
 
+  it("replaces the contents of artifact files given in memory (decrypted files never touch disk), with the kustomization", async () => {
+    const root = await mkdtemp(join(scratch, "overlay-files-"));
+    await writeFile(join(root, "cm.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\ndata: {v: ENC[ciphertext]}\n");
+    await writeFile(join(root, "kustomization.yaml"), "resources: [cm.yaml]\n");
+    const files = new Map([["cm.yaml", Buffer.from("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\ndata: {v: plaintext}\n")]]);
+    const out = await runKustomize(root, root, { files, kustomization: { name: "kustomization.yaml", text: "resources: [cm.yaml]\nnamePrefix: p-\n" } });
+    assert.match(out, /v: plaintext/);
+    assert.match(out, /name: p-cm/);
+    await assert.rejects(runKustomize(root, root, { files: new Map([["../outside.yaml", Buffer.from("x")]]) }), /resolves outside the artifact/);
+    await assert.rejects(runKustomize(root, root, { files: new Map([["missing.yaml", Buffer.from("x")]]) }), /no such file in the artifact/);
+  });
+
   it("reports the build's own message on failure", async () => {
     await assert.rejects(runKustomize(join(fixtures, "plain"), join(fixtures, "plain")), (err: unknown) => err instanceof KustomizeFailure && !err.stopped && /kustomization/i.test(err.message));
   });
