@@ -26,6 +26,13 @@ KUSTOMIZE_VERSION="v5.8.2"
 KBUILD_KEY="$(cd "$ROOT/tools/kbuild" && cat go.mod go.sum $(ls *.go | grep -v '_test\.go$' | sort) | sha256sum | cut -c1-16)"
 KBUILD_LDFLAGS="-X main.sourceHash=${KBUILD_KEY} -X main.kustomizeVersion=${KUSTOMIZE_VERSION} -X sigs.k8s.io/kustomize/api/provenance.version=${KUSTOMIZE_VERSION}"
 
+# local-kms (tools/local-kms) is an AWS KMS-compatible server for the SOPS AWS
+# KMS test: a small wrapper of ours around github.com/nsmithuk/local-kms that
+# listens on loopback only, cached like kbuild under a hash of its source.
+LOCAL_KMS_VERSION="v0.0.0-20260228092603-2a5e92d09ab6"
+LOCAL_KMS_KEY="$(cd "$ROOT/tools/local-kms" && cat go.mod go.sum main.go | sha256sum | cut -c1-16)"
+LOCAL_KMS_LDFLAGS="-X main.version=${LOCAL_KMS_VERSION} -X main.sourceHash=${LOCAL_KMS_KEY}"
+
 # name | tools/ module | package | cache key | version command | expected in its output | extra ldflags
 TOOLS=(
   "etcd|etcd|./cmd/etcd|v3.6.16|--version|etcd Version: 3.6.|"
@@ -38,6 +45,7 @@ TOOLS=(
   "sops|sops|github.com/getsops/sops/v3/cmd/sops|v3.13.3|--version --disable-version-check|sops 3.13.|"
   "age|sops|filippo.io/age/cmd/age|v1.3.1|--version|v1.3.|"
   "age-keygen|sops|filippo.io/age/cmd/age-keygen|v1.3.1|--version|v1.3.|"
+  "local-kms|local-kms|.|${LOCAL_KMS_KEY}|--version|local-kms ${LOCAL_KMS_VERSION} (wrapper ${LOCAL_KMS_KEY})|${LOCAL_KMS_LDFLAGS}"
 )
 
 log() { printf '[tools] %s\n' "$*" >&2; }
