@@ -103,3 +103,14 @@ for entry in "${TOOLS[@]}"; do
 done
 
 "$ROOT/hack/flux-crds.sh"
+
+# gpg, from the system's packages: sops encrypts to PGP keys through it (the
+# SOPS tests make PGP fixtures at test time). Installed only when missing.
+if ! command -v gpg >/dev/null 2>&1; then
+  log "gpg: not found; installing the gnupg package"
+  if [[ $(id -u) == 0 ]]; then
+    apt-get update -qq && apt-get install -y -qq gnupg >/dev/null
+  else
+    sudo apt-get update -qq && sudo apt-get install -y -qq gnupg >/dev/null
+  fi
+fi

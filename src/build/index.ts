@@ -7,6 +7,7 @@ import { kustomizationFileIn, listGeneratedResources, renderGeneratedKustomizati
 import { KustomizeFailure, runKustomize, type KustomizeOptions } from "./kustomize.js";
 import { flattenLists, isKubeObject, parseRendered, splitDocuments } from "./manifests.js";
 import { addPatchesToKustomization, patchField, validatePatches } from "./patches.js";
+import { decryptTree, type StageDecryption } from "./decrypt.js";
 import { newExpansionBudget } from "./envsubst.js";
 import { resolveVariables, substituteDocuments, type VarSource } from "./substitute.js";
 import { normalizeStagePath, resolveStageDirectory } from "./workspace.js";
@@ -28,6 +29,8 @@ export interface BuildStageParams {
   kustomize?: Omit<KustomizeOptions, "signal">;
   /** Unused: builds no longer need a workspace (the stage's kustomization goes to kbuild on stdin). */
   workDir?: string;
+  /** `spec.decryption`: SOPS files of the artifact are decrypted in memory before the build. */
+  decryption?: StageDecryption;
 }
 
 /**
@@ -50,9 +53,20 @@ export async function buildStage(params: BuildStageParams): Promise<KubeObject[]
   const realRoot = await realpath(root);
   const kustomization = await readOrGenerateKustomization(realRoot, stageDir, stageIndex);
   const scrub = pathScrubber([root, realRoot]);
+  // SOPS files are decrypted in memory and handed to kbuild with the kustomization: plaintext never touches disk.
+  const files = params.decryption
+    ? await decryptTree(realRoot, {
+        stageIndex,
+        stageName: stage.name,
+        namespace: params.namespace,
+        decryption: params.decryption,
+        varSource: params.varSource ?? noVarSource,
+        ...(params.signal ? { signal: params.signal } : {}),
+      })
+    : undefined;
   const build = async (patchCount: number): Promise<string> => {
     const text = patchCount === 0 ? kustomization.text : addPatchesToKustomization(kustomization.text, patches.slice(0, patchCount), kustomization.name);
-    return runKustomize(realRoot, stageDir, { ...params.kustomize, signal: params.signal, kustomization: { name: kustomization.name, text } });
+    return runKustomize(realRoot, stageDir, { ...params.kustomize, signal: params.signal, kustomization: { name: kustomization.name, text }, ...(files ? { files } : {}) });
   };
   let rendered: string;
   try {

@@ -160,11 +160,12 @@ function addRenderFlags(cmd: Command): Command {
     .option("--stage <name>", "only this stage (repeatable)", collect)
     .option("--source-dir <[STAGE=]PATH>", "a local artifact tree for STAGE, or a bare PATH for every stage without one (repeatable); skips the cluster fetch", collect)
     .option("--substitute-from-file <file>", "ConfigMap and Secret manifests (YAML) that postBuild.substituteFrom reads instead of the cluster (repeatable)", collect)
+    .option("--decryption-key-file <file>", "an age key file or armored PGP private key for SOPS files, instead of spec.decryption.secretRef (repeatable; SOPS_AGE_KEY_FILE too)", collect)
     .option("--show-secrets", "reveal Secret values instead of masking them")
     .option("--as-tenant", "act as the StageSet's spec.serviceAccountName");
 }
 
-const RENDER_DEFAULTS: RenderFlags = { stage: [], sourceDir: [], showSecrets: false, asTenant: false, substituteFromFile: [] };
+const RENDER_DEFAULTS: RenderFlags = { stage: [], sourceDir: [], showSecrets: false, asTenant: false, substituteFromFile: [], decryptionKeyFile: [] };
 
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];

@@ -1,6 +1,9 @@
 import type { KubeObject, Stage, StageSet } from "../api/types.js";
 import { kubeVarSource } from "../build/kube-var-source.js";
+import { decryptionFor } from "../build/decrypt.js";
 import { buildStage } from "../build/index.js";
+import { defaultKmsProviders } from "../sops/kms/index.js";
+import type { DecryptionKeys } from "../sops/types.js";
 import { fetchAndBuild } from "../controller/stage-run.js";
 import type { KubeClient } from "../kube/client.js";
 import { KubeConfigError } from "../kube/errors.js";
@@ -20,6 +23,8 @@ export interface RenderRequest {
   substitutionClient: () => Promise<KubeClient>;
   /** ConfigMaps and Secrets given with --substitute-from-file, read before the cluster. */
   localVars?: LocalVarObjects;
+  /** SOPS keys given with --decryption-key-file / SOPS_AGE_KEY_FILE; without them `spec.decryption.secretRef` is read from the cluster. */
+  decryptionKeys?: DecryptionKeys;
 }
 
 export interface RenderedStage {
@@ -40,6 +45,11 @@ export async function renderStages(request: RenderRequest): Promise<RenderedStag
   const namespace = stageSet.metadata.namespace ?? "";
   const varSource = offlineAwareVarSource(kubeVarSource(request.substitutionClient), request.localVars ?? new LocalVarObjects());
   const signal = new AbortController().signal;
+  const decryption = decryptionFor(stageSet.spec.decryption, {
+    ...(request.decryptionKeys ? { keys: request.decryptionKeys } : {}),
+    kms: defaultKmsProviders(),
+  });
+  const decrypt = decryption ? { decryption } : {};
   let artifacts: ArtifactCache | undefined;
   let reader: ClusterSourceReader | undefined;
   const rendered: RenderedStage[] = [];
@@ -48,7 +58,7 @@ export async function renderStages(request: RenderRequest): Promise<RenderedStag
       const dir = sourceDirFor(sourceDirs, stage.name);
       if (dir !== undefined) {
         await assertDirectory(dir, stage.name);
-        const objects = await buildStage({ root: dir, stageIndex: index, stage, namespace, varSource, signal });
+        const objects = await buildStage({ root: dir, stageIndex: index, stage, namespace, varSource, signal, ...decrypt });
         rendered.push({ stage, index, objects });
         continue;
       }
@@ -58,7 +68,7 @@ export async function renderStages(request: RenderRequest): Promise<RenderedStag
         { sourceRef: stage.sourceRef, namespace, stage: stage.name, field: `spec.stages[${index}].sourceRef` },
         reader,
       );
-      const objects = await fetchAndBuild({ artifacts, source, stage, index, stageSet, varSource, signal });
+      const objects = await fetchAndBuild({ artifacts, source, stage, index, stageSet, varSource, signal, ...decrypt });
       rendered.push({ stage, index, objects, revision: source.artifact.revision });
     }
   } finally {

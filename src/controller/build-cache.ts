@@ -38,8 +38,10 @@ export class BuildCache {
     namespace: string,
     varSource: VarSource,
     render: (varSource: VarSource) => Promise<KubeObject[]>,
+    /** Anything else the render depends on (e.g. decryption), as a string. */
+    variant = "",
   ): Promise<KubeObject[]> {
-    const key = cacheKey(digest, stage, namespace);
+    const key = `${cacheKey(digest, stage, namespace)}|${variant}`;
     const hit = this.#entries.get(key);
     if (hit && (await this.#stillValid(hit, varSource))) {
       hit.lastUsed = ++this.#clock;

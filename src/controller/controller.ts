@@ -10,6 +10,7 @@ import type { Clock } from "../util/clock.js";
 import type { Logger } from "../util/log.js";
 import { Manager } from "./manager.js";
 import { executorFor } from "../actions/executors.js";
+import { defaultKmsProviders } from "../sops/kms/index.js";
 import { StageSetReconciler } from "./reconciler.js";
 
 const SERVICE_ACCOUNT_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
@@ -80,6 +81,7 @@ export async function startController(options: StartOptions): Promise<Controller
       const reconciler = new StageSetReconciler({
         client,
         executorFor,
+        kmsProviders: defaultKmsProviders(),
         ...(options.clock ? { clock: options.clock } : {}),
         caches,
         artifacts,

@@ -180,9 +180,10 @@ export function supersededBy(
  * worse than not applying at all). Each entry leaves this list when its
  * feature lands.
  */
-export function unsupportedFields(spec: StageSet["spec"], supported: { actions?: boolean } = {}): string[] {
+export function unsupportedFields(spec: StageSet["spec"], supported: { actions?: boolean; decryption?: boolean } = {}): string[] {
   const fields: string[] = [];
-  if (spec.decryption) fields.push("spec.decryption (SOPS decryption)");
+  if (spec.decryption && !supported.decryption) fields.push("spec.decryption (SOPS decryption)");
+  if (spec.decryption && spec.decryption.provider !== "sops") fields.push(`spec.decryption.provider (${JSON.stringify(spec.decryption.provider)}: only sops)`);
   if (spec.version) fields.push("spec.version (versioned migrations)");
   if ((spec.migrations ?? []).length > 0) fields.push("spec.migrations");
   if (spec.rollbackOnFailure) fields.push("spec.rollbackOnFailure");
@@ -196,7 +197,7 @@ export function unsupportedFields(spec: StageSet["spec"], supported: { actions?:
 }
 
 /** The InvalidSpec message for {@link unsupportedFields}, or undefined when every field is honoured. */
-export function unsupportedMessage(spec: StageSet["spec"], supported: { actions?: boolean } = {}): string | undefined {
+export function unsupportedMessage(spec: StageSet["spec"], supported: { actions?: boolean; decryption?: boolean } = {}): string | undefined {
   const fields = unsupportedFields(spec, supported);
   if (fields.length === 0) return undefined;
   return (

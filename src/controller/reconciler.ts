@@ -2,7 +2,9 @@ import type { Action, SourceRef, Stage, StageSet, StageSetStatus, StageStatus } 
 import { ActionLedger } from "../actions/ledger.js";
 import type { ActionFailedError, ActionHooks } from "../actions/runner.js";
 import type { ActionExecutor, ActionList, RenderedSource } from "../actions/types.js";
+import { decryptionFor, type StageDecryption } from "../build/decrypt.js";
 import { buildStage } from "../build/index.js";
+import type { KmsProvider } from "../sops/types.js";
 import { systemClock, type Clock } from "../util/clock.js";
 import { describeOperation } from "../actions/describe.js";
 import { Annotations, FINALIZER } from "../api/types.js";
@@ -74,6 +76,8 @@ export interface ReconcilerDeps {
   executorFor?: (action: Action) => ActionExecutor;
   /** Times action waits; default the system clock. */
   clock?: Clock;
+  /** Cloud KMS providers for SOPS files encrypted to KMS keys (the controller's ambient credentials). */
+  kmsProviders?: readonly KmsProvider[];
 }
 
 /**
@@ -166,7 +170,7 @@ export class StageSetReconciler {
       intervals = intervalsOf(stageSet, options.defaultIntervalMs);
       const collision = inventoryNameCollision(original, this.#deps.caches.stageSets.list());
       if (collision) throw new InvalidSpecError(collision);
-      const unsupported = unsupportedMessage(original.spec, { actions: this.#deps.executorFor !== undefined });
+      const unsupported = unsupportedMessage(original.spec, { actions: this.#deps.executorFor !== undefined, decryption: true });
       if (unsupported) throw new InvalidSpecError(unsupported);
 
       // 3. Suspended: nothing is applied or pruned, unless `stagesetctl reconcile --force` asked for one run.
@@ -318,6 +322,7 @@ export class StageSetReconciler {
         healthPollIntervalMs: options.healthPollIntervalMs ?? DEFAULT_HEALTH_POLL_MS,
         laterStageIds: () => this.#laterStageIds(run, index, tenant),
         ...(hasActions(stage) ? { actions: this.#actionsContext(run, index, stage, source, tenant, stageStatus) } : {}),
+        ...this.#decryption(stageSet),
       });
       this.#reportDropped(run.original, result.dropped, run.log);
       Object.assign(stageStatus, { phase: "Ready", message: "", appliedRevision: source.artifact.revision, entriesCount: result.entriesCount, shards: result.shards });
@@ -344,6 +349,12 @@ export class StageSetReconciler {
     } finally {
       run.changes.append(stageChanges);
     }
+  }
+
+  /** `{ decryption }` for the build when the StageSet asks for SOPS decryption (keys read as the tenant), else nothing. */
+  #decryption(stageSet: StageSet): { decryption?: StageDecryption } {
+    const decryption = decryptionFor(stageSet.spec.decryption, this.#deps.kmsProviders ? { kms: this.#deps.kmsProviders } : {});
+    return decryption ? { decryption } : {};
   }
 
   /**
@@ -412,6 +423,7 @@ export class StageSetReconciler {
         namespace,
         varSource: kubeVarSource(tenant),
         signal,
+        ...this.#decryption(run.stageSet),
       });
       return { objects, revision: resolved.artifact.revision };
     } finally {
@@ -438,6 +450,7 @@ export class StageSetReconciler {
         stageSet: run.stageSet,
         varSource: kubeVarSource(tenant),
         signal: run.signal,
+        ...this.#decryption(run.stageSet),
       }).catch(() => []);
       for (const id of await placedIds(tenant, objects, namespace, stage.name)) ids.add(id);
     }

@@ -5,6 +5,7 @@ import type { AppliedStateMemo } from "../apply/drift.js";
 import { objectId, placeObject } from "../apply/objects.js";
 import type { DroppedEntry } from "../apply/prune.js";
 import { syncStage } from "../apply/stage.js";
+import type { StageDecryption } from "../build/decrypt.js";
 import { buildStage, type VarSource } from "../build/index.js";
 import type { InventoryMode } from "../config/flags.js";
 import { describeRef, jobsWithTTL, resolveStageTimeout, verifyStageHealth, type ObjectRef as HealthRef, type StageHealth } from "../health/index.js";
@@ -49,6 +50,8 @@ export interface StageRunContext {
   laterStageIds?: () => Promise<ReadonlySet<string>>;
   /** The stage's pre/post/onFailure actions: absent when the stage has none. */
   actions?: StageActionsContext;
+  /** `spec.decryption`, resolved: absent when the StageSet asks for none. */
+  decryption?: StageDecryption;
 }
 
 /** What running a stage's actions needs besides the stage itself. */
@@ -155,19 +158,32 @@ async function syncAndVerify(ctx: StageRunContext, objects: KubeObject[], afterV
  * last render.
  */
 export async function fetchAndBuild(
-  ctx: Pick<StageRunContext, "artifacts" | "source" | "stage" | "index" | "stageSet" | "varSource" | "signal"> & { builds?: BuildCache },
+  ctx: Pick<StageRunContext, "artifacts" | "source" | "stage" | "index" | "stageSet" | "varSource" | "signal"> & {
+    builds?: BuildCache;
+    /** `spec.decryption` resolved (see decryptionFor); SOPS files are decrypted in memory before the build. */
+    decryption?: StageDecryption;
+  },
 ): Promise<KubeObject[]> {
   const namespace = ctx.stageSet.metadata.namespace ?? "";
   const render = async (varSource: VarSource) => {
     const lease = await ctx.artifacts.acquire(ctx.source.artifact, ctx.signal);
     try {
-      return await buildStage({ root: lease.dir, stageIndex: ctx.index, stage: ctx.stage, namespace, varSource, signal: ctx.signal });
+      return await buildStage({
+        root: lease.dir,
+        stageIndex: ctx.index,
+        stage: ctx.stage,
+        namespace,
+        varSource,
+        signal: ctx.signal,
+        ...(ctx.decryption ? { decryption: ctx.decryption } : {}),
+      });
     } finally {
       lease.release();
     }
   };
   if (!ctx.builds) return render(ctx.varSource);
-  return ctx.builds.build(ctx.source.artifact.digest, ctx.stage, namespace, ctx.varSource, render);
+  const variant = ctx.decryption ? `decrypt:${ctx.decryption.secretName ?? ""}` : "";
+  return ctx.builds.build(ctx.source.artifact.digest, ctx.stage, namespace, ctx.varSource, render, variant);
 }
 
 async function verify(ctx: StageRunContext, applied: KubeObject[]): Promise<void> {

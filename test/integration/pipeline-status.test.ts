@@ -204,19 +204,19 @@ spec:
     }
   });
 
-  test("a field the controller cannot honour yet (SOPS decryption) fails closed: InvalidSpec naming it, nothing applied", async () => {
+  test("a field the controller cannot honour yet (update windows) fails closed: InvalidSpec naming it, nothing applied", async () => {
     const namespace = await createTestNamespace(fixture.cluster, "fail-closed");
     const { client, server } = fixture;
     await publishExternalArtifact(client, namespace, "app", server.add(`${namespace}-app`, configMapFile("c", { v: "1" }), "r1"));
     await client.create({
       ...STAGESET,
       metadata: { name: "web", namespace },
-      spec: { decryption: { provider: "sops" }, stages: [{ name: "app", sourceRef: { name: "app" } }] },
+      spec: { updateWindows: [{ type: "Deny", from: "2026-01-01T00:00:00Z", to: "2026-01-02T00:00:00Z" }], stages: [{ name: "app", sourceRef: { name: "app" } }] },
     });
     const controller = await startTestController(fixture.cluster, namespace);
     try {
       const s = await waitForReason(client, namespace, "web", "InvalidSpec", 30_000);
-      assert.match(readyCondition(s)?.message ?? "", /^spec\.decryption \(SOPS decryption\): not implemented by this controller version, so nothing was applied/);
+      assert.match(readyCondition(s)?.message ?? "", /^spec\.updateWindows: not implemented by this controller version, so nothing was applied/);
       assert.equal(await client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "c" }), undefined, "nothing applied");
     } finally {
       await controller.stop();

@@ -1,3 +1,4 @@
+import { Writable } from "node:stream";
 import { parseControllerFlags } from "../../src/config/flags.js";
 import { startController, type ControllerHandle } from "../../src/controller/controller.js";
 import { WRITE_VERBS } from "../../src/kube/transport.js";
@@ -17,7 +18,7 @@ export async function startTestController(
   cluster: TestCluster,
   namespace: string,
   flags: string[] = [],
-  options: { identity?: string; clock?: Clock } = {},
+  options: { identity?: string; clock?: Clock; /** Receives every JSON log line at debug level (for tests that inspect logs). */ logLines?: string[] } = {},
 ): Promise<ControllerHandle> {
   const config = parseControllerFlags([
     "--watch-namespaces",
@@ -31,7 +32,12 @@ export async function startTestController(
     ...flags,
   ]);
   const level = process.env.STAGESET_TEST_LOG;
-  const log = level ? createLogger({ level, encoding: "console" }).child({ ns: namespace }) : silentLogger();
+  const lines = options.logLines;
+  const log = lines
+    ? createLogger({ level: "debug", encoding: "json", destination: new Writable({ write: (chunk: Buffer, _e, done) => (lines.push(chunk.toString("utf8")), done()) }) })
+    : level
+      ? createLogger({ level, encoding: "console" }).child({ ns: namespace })
+      : silentLogger();
   return startController({
     config,
     kubeConfig: cluster.kubeConfig,

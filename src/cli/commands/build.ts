@@ -1,5 +1,6 @@
 import type { StageSet } from "../../api/types.js";
 import type { TenantClient } from "../../controller/tenant.js";
+import { readKeyFiles, type DecryptionKeys } from "../../sops/index.js";
 import { UsageError } from "../errors.js";
 import { loadLocalVarObjects } from "../local-vars.js";
 import { renderStages, type RenderedStage } from "../render.js";
@@ -18,6 +19,8 @@ export interface RenderFlags {
   asTenant: boolean;
   /** --substitute-from-file: ConfigMap/Secret manifests that postBuild.substituteFrom reads before the cluster. */
   substituteFromFile: string[];
+  /** --decryption-key-file: age key files and armored PGP private keys for SOPS files (besides SOPS_AGE_KEY_FILE). */
+  decryptionKeyFile?: string[];
 }
 
 /** `build NAME | -f FILE`: the rendered manifests of the selected stages as one YAML stream. */
@@ -48,9 +51,18 @@ export async function loadAndRender(
   }
   const stages = selectStages(stageSet, flags.stage);
   const localVars = await loadLocalVarObjects(flags.substituteFromFile ?? []);
+  const decryptionKeys = await decryptionKeysOf(flags.decryptionKeyFile ?? []);
   const identity = substitution(stageSet);
   try {
-    const rendered = await renderStages({ stageSet, stages, sourceDirs, connection: ctx.connection, substitutionClient: () => identity.client(), localVars });
+    const rendered = await renderStages({
+      stageSet,
+      stages,
+      sourceDirs,
+      connection: ctx.connection,
+      substitutionClient: () => identity.client(),
+      localVars,
+      ...(decryptionKeys ? { decryptionKeys } : {}),
+    });
     return { stageSet, rendered };
   } finally {
     identity.close();
@@ -67,4 +79,19 @@ export function substitutionAs(ctx: CommandContext, stageSet: StageSet, asTenant
     },
     close: () => void tenant?.then((t) => t.close(), () => undefined),
   };
+}
+
+/**
+ * The SOPS keys given on the command line: every `--decryption-key-file`,
+ * then `SOPS_AGE_KEY_FILE` (as sops reads it). Undefined when none is given,
+ * so the StageSet's `spec.decryption.secretRef` is read from the cluster.
+ */
+async function decryptionKeysOf(files: readonly string[]): Promise<DecryptionKeys | undefined> {
+  const all = [...files, ...(process.env.SOPS_AGE_KEY_FILE ? [process.env.SOPS_AGE_KEY_FILE] : [])];
+  if (all.length === 0) return undefined;
+  try {
+    return await readKeyFiles(all);
+  } catch (err) {
+    throw new UsageError(`--decryption-key-file: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
