@@ -159,18 +159,18 @@ export function buildControllerCommand(): Command {
     .addOption(new Option(`${DENY_CROSS_NS_INTERNAL} [bool]`, "refuse sourceRef and dependsOn that point into another namespace").default(false).preset(true).argParser(boolArg("--no-cross-namespace-refs")))
     .addOption(new Option("--allowed-action-hosts <glob>", "host glob http actions may reach (loopback, link-local and metadata addresses only when listed literally); repeatable").argParser(listArg))
     .addOption(new Option("--runbook-base-url <url>", "URL prefix appended to actionable Ready messages as (runbook: <url>/<reason>/); empty disables").default(""))
-    .addOption(new Option("--rollback-store-path <dir>", `filesystem rollback store ${LATER}`).default(""))
-    .addOption(new Option("--rollback-store-s3-endpoint <host:port>", `S3 rollback store endpoint ${LATER}`).default(""))
-    .addOption(new Option("--rollback-store-s3-bucket <name>", `S3 rollback store bucket ${LATER}`).default(""))
-    .addOption(new Option("--rollback-store-s3-prefix <prefix>", `S3 object-key prefix ${LATER}`).default(""))
-    .addOption(new Option("--rollback-store-s3-region <region>", `S3 region ${LATER}`).default(""))
-    .addOption(new Option("--rollback-store-s3-use-ssl [bool]", `use HTTPS for S3 ${LATER}`).default(true).preset(true).argParser(boolArg("--rollback-store-s3-use-ssl")))
-    .addOption(new Option("--rollback-store-s3-access-key <key>", `S3 static access key ${LATER}`).default(""))
-    .addOption(new Option("--rollback-store-s3-secret-key <key>", `S3 secret key ${LATER}`).default(""))
-    .addOption(new Option("--rollback-store-s3-session-token <token>", `S3 session token ${LATER}`).default(""))
-    .addOption(new Option("--rollback-store-s3-anonymous [bool]", `skip S3 request signing ${LATER}`).default(false).preset(true).argParser(boolArg("--rollback-store-s3-anonymous")))
-    .addOption(new Option("--rollback-store-s3-sse <mode>", `S3 server-side encryption ${LATER}`).choices(["none", "s3", "kms"]).default("s3"))
-    .addOption(new Option("--rollback-store-s3-sse-kms-key <id>", `KMS key for --rollback-store-s3-sse=kms ${LATER}`).default(""))
+    .addOption(new Option("--rollback-store-path <dir>", "filesystem rollback store").default(""))
+    .addOption(new Option("--rollback-store-s3-endpoint <host:port>", "S3 rollback store endpoint").default(""))
+    .addOption(new Option("--rollback-store-s3-bucket <name>", "S3 rollback store bucket").default(""))
+    .addOption(new Option("--rollback-store-s3-prefix <prefix>", "S3 object-key prefix").default(""))
+    .addOption(new Option("--rollback-store-s3-region <region>", "S3 region").default(""))
+    .addOption(new Option("--rollback-store-s3-use-ssl [bool]", "use HTTPS for S3").default(true).preset(true).argParser(boolArg("--rollback-store-s3-use-ssl")))
+    .addOption(new Option("--rollback-store-s3-access-key <key>", "S3 static access key").default(""))
+    .addOption(new Option("--rollback-store-s3-secret-key <key>", "S3 secret key").default(""))
+    .addOption(new Option("--rollback-store-s3-session-token <token>", "S3 session token").default(""))
+    .addOption(new Option("--rollback-store-s3-anonymous [bool]", "skip S3 request signing").default(false).preset(true).argParser(boolArg("--rollback-store-s3-anonymous")))
+    .addOption(new Option("--rollback-store-s3-sse <mode>", "S3 server-side encryption").choices(["none", "s3", "kms"]).default("s3"))
+    .addOption(new Option("--rollback-store-s3-sse-kms-key <id>", "KMS key for --rollback-store-s3-sse=kms").default(""))
     .addOption(new Option("--enable-webhook [bool]", `run the validating admission webhook ${LATER}`).default(true).preset(true).argParser(boolArg("--enable-webhook")))
     .addOption(new Option("--webhook-cert-mode <mode>", `webhook TLS provisioning ${LATER}`).choices(["cert-manager", "self-signed"]).default("cert-manager"))
     .addOption(new Option("--webhook-cert-dir <dir>", `directory with tls.crt and tls.key ${LATER}`).default("/tmp/k8s-webhook-server/serving-certs"))
@@ -227,6 +227,15 @@ export function parseControllerFlags(argv: string[], env: NodeJS.ProcessEnv = pr
   }
   if ((o.rollbackStoreS3AccessKey === "") !== (o.rollbackStoreS3SecretKey === "")) {
     throw new FlagError("--rollback-store-s3-access-key and --rollback-store-s3-secret-key must be set together");
+  }
+  if (o.rollbackStoreS3SessionToken !== "" && o.rollbackStoreS3AccessKey === "") {
+    throw new FlagError("--rollback-store-s3-session-token needs --rollback-store-s3-access-key and --rollback-store-s3-secret-key");
+  }
+  if (o.rollbackStoreS3Anonymous && o.rollbackStoreS3AccessKey !== "") {
+    throw new FlagError("--rollback-store-s3-anonymous and --rollback-store-s3-access-key are mutually exclusive");
+  }
+  if (o.rollbackStoreS3SseKmsKey !== "" && o.rollbackStoreS3Sse !== "kms") {
+    throw new FlagError("--rollback-store-s3-sse-kms-key needs --rollback-store-s3-sse=kms");
   }
   if (o.webhookCertMode === "self-signed" && o.enableWebhook && o.webhookValidatingConfigName === "") {
     throw new FlagError("--webhook-validating-config-name is required with --webhook-cert-mode=self-signed");
