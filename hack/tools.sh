@@ -33,6 +33,12 @@ LOCAL_KMS_VERSION="v0.0.0-20260228092603-2a5e92d09ab6"
 LOCAL_KMS_KEY="$(cd "$ROOT/tools/local-kms" && cat go.mod go.sum main.go | sha256sum | cut -c1-16)"
 LOCAL_KMS_LDFLAGS="-X main.version=${LOCAL_KMS_VERSION} -X main.sourceHash=${LOCAL_KMS_KEY}"
 
+# SeaweedFS (tools/seaweedfs) is the S3-compatible server the rollback-store
+# tests start (`weed mini`, test/support/s3-server.ts). Its pinned pseudo-version
+# is stamped into `weed version` as the commit.
+SEAWEEDFS_COMMIT="7506e5f91cd6"
+SEAWEEDFS_LDFLAGS="-X github.com/seaweedfs/seaweedfs/weed/util/version.COMMIT=${SEAWEEDFS_COMMIT}"
+
 # name | tools/ module | package | cache key | version command | expected in its output | extra ldflags
 TOOLS=(
   "etcd|etcd|./cmd/etcd|v3.6.16|--version|etcd Version: 3.6.|"
@@ -46,6 +52,7 @@ TOOLS=(
   "age|sops|filippo.io/age/cmd/age|v1.3.1|--version|v1.3.|"
   "age-keygen|sops|filippo.io/age/cmd/age-keygen|v1.3.1|--version|v1.3.|"
   "local-kms|local-kms|.|${LOCAL_KMS_KEY}|--version|local-kms ${LOCAL_KMS_VERSION} (wrapper ${LOCAL_KMS_KEY})|${LOCAL_KMS_LDFLAGS}"
+  "weed|seaweedfs|github.com/seaweedfs/seaweedfs/weed|4.53-${SEAWEEDFS_COMMIT}|version|4.53 ${SEAWEEDFS_COMMIT}|${SEAWEEDFS_LDFLAGS}"
 )
 
 log() { printf '[tools] %s\n' "$*" >&2; }

@@ -232,7 +232,7 @@ export class S3RollbackStore implements RollbackStore {
       try {
         await this.client.send(new PutObjectCommand(input));
       } catch (err) {
-        throw new RollbackStoreError(`${where}: ${this.sseHint(err)}${this.cause(err)}`, { cause: err });
+        throw new RollbackStoreError(`${where}: ${this.cause(err)}${this.sseHint(err)}`, { cause: err });
       }
     }
 
@@ -289,15 +289,17 @@ export class S3RollbackStore implements RollbackStore {
     return out;
   }
 
+  /**
+   * For a refused write with server-side encryption on: says which mode was
+   * asked for, since a backend that cannot honour the header answers with
+   * anything from 400 (InvalidArgument, NotImplemented) to a bare 500.
+   */
   private sseHint(err: unknown): string {
     if (this.sse === "none") return "";
     const status = httpStatus(err);
-    const name = errorName(err);
-    const looksLikeSse = /encrypt|kms|sse/i.test(`${name} ${err instanceof Error ? err.message : ""}`);
-    if (looksLikeSse || status === 501 || (status === 400 && name !== "BadDigest")) {
-      return `the server refused the write with server-side encryption "${this.sse}" (--rollback-store-s3-sse; "none" only for a backend that cannot honour it): `;
-    }
-    return "";
+    if (status === undefined || status === 403 || status === 404) return "";
+    const mode = this.sse === "kms" ? `"kms" (aws:kms${this.sseKmsKey ? `, key ${this.sseKmsKey}` : ", the bucket's default key"})` : `"s3" (AES256)`;
+    return ` — the write asked for server-side encryption ${mode}; a backend that cannot honour it refuses the write (--rollback-store-s3-sse)`;
   }
 
   /** An SDK error for a message: its name, HTTP status and message, credentials scrubbed. */

@@ -215,7 +215,7 @@ describe("S3RollbackStore (client boundary)", () => {
     const { data, digest } = blob();
     await assert.rejects(s.put(owner, digest, data), (err: unknown) => {
       assert.ok(err instanceof RollbackStoreError);
-      assert.match(err.message, /refused the write with server-side encryption "s3"/);
+      assert.match(err.message, /asked for server-side encryption "s3" \(AES256\)/);
       assert.match(err.message, /InvalidArgument \(HTTP 400\)/);
       assert.ok(!err.message.includes(SECRET), err.message);
       assert.ok(!err.message.includes(ACCESS), err.message);
