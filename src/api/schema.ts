@@ -498,6 +498,13 @@ export const stageSetStatusSchema: SchemaNode = object("The observed state of a 
       revision: required(string("Revision of the artifact.")),
     }),
   ),
+  parkedRevisions: revisionMap(
+    "Revisions that failed and were rolled back, by <namespace>/<source>: not retried until a source publishes another revision, the generation changes, or a forced reconcile.",
+  ),
+  lastRollback: object("The last rollback after a failed run.", {
+    at: dateTime("When the rollback finished."),
+    message: string("Which stages went from which revision back to which, and why the run failed."),
+  }),
   pendingUpdate: object("Revisions held by a closed update window.", {
     revisions: revisionMap("Held revisions, by <namespace>/<source>."),
     nextWindowOpens: dateTime("When the held revisions may roll out."),

@@ -308,6 +308,9 @@ export interface StageSetStatus {
   executedMigrations?: string[];
   stages?: StageStatus[];
   lastAppliedSnapshot?: SnapshotEntry[];
+  /** Failed revisions that were rolled back, by `<namespace>/<source>`: held until something changes. */
+  parkedRevisions?: Record<string, string>;
+  lastRollback?: { at?: string; message?: string };
   pendingUpdate?: PendingUpdate;
   lastHandledUpdateOverride?: string;
 }

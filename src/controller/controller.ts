@@ -10,6 +10,7 @@ import type { Clock } from "../util/clock.js";
 import type { Logger } from "../util/log.js";
 import { Manager } from "./manager.js";
 import { executorFor } from "../actions/executors.js";
+import { rollbackStoreFromConfig } from "../rollback/config.js";
 import { defaultKmsProviders } from "../sops/kms/index.js";
 import { StageSetReconciler } from "./reconciler.js";
 
@@ -58,6 +59,8 @@ export async function startController(options: StartOptions): Promise<Controller
   });
   const metrics = new Metrics({ defaultMetrics: options.defaultMetrics ?? true });
   const artifacts = new ArtifactCache();
+  // A store that cannot be used (a missing bucket, a directory that cannot be written) stops the start: fail closed.
+  const rollbackStore = await rollbackStoreFromConfig(config.rollbackStore, log);
   const manager = new Manager({
     client,
     log,
@@ -82,6 +85,7 @@ export async function startController(options: StartOptions): Promise<Controller
         client,
         executorFor,
         kmsProviders: defaultKmsProviders(),
+        ...(rollbackStore ? { rollbackStore } : {}),
         ...(options.clock ? { clock: options.clock } : {}),
         caches,
         artifacts,

@@ -180,13 +180,13 @@ export function supersededBy(
  * worse than not applying at all). Each entry leaves this list when its
  * feature lands.
  */
-export function unsupportedFields(spec: StageSet["spec"], supported: { actions?: boolean; decryption?: boolean } = {}): string[] {
+export function unsupportedFields(spec: StageSet["spec"], supported: { actions?: boolean; decryption?: boolean; rollback?: boolean } = {}): string[] {
   const fields: string[] = [];
   if (spec.decryption && !supported.decryption) fields.push("spec.decryption (SOPS decryption)");
   if (spec.decryption && spec.decryption.provider !== "sops") fields.push(`spec.decryption.provider (${JSON.stringify(spec.decryption.provider)}: only sops)`);
   if (spec.version) fields.push("spec.version (versioned migrations)");
   if ((spec.migrations ?? []).length > 0) fields.push("spec.migrations");
-  if (spec.rollbackOnFailure) fields.push("spec.rollbackOnFailure");
+  if (spec.rollbackOnFailure && !supported.rollback) fields.push("spec.rollbackOnFailure");
   if ((spec.updateWindows ?? []).length > 0) fields.push("spec.updateWindows");
   for (const [i, stage] of supported.actions ? [] : (spec.stages ?? []).entries()) {
     for (const list of ["pre", "post", "onFailure"] as const) {
@@ -197,7 +197,7 @@ export function unsupportedFields(spec: StageSet["spec"], supported: { actions?:
 }
 
 /** The InvalidSpec message for {@link unsupportedFields}, or undefined when every field is honoured. */
-export function unsupportedMessage(spec: StageSet["spec"], supported: { actions?: boolean; decryption?: boolean } = {}): string | undefined {
+export function unsupportedMessage(spec: StageSet["spec"], supported: { actions?: boolean; decryption?: boolean; rollback?: boolean } = {}): string | undefined {
   const fields = unsupportedFields(spec, supported);
   if (fields.length === 0) return undefined;
   return (

@@ -1,4 +1,10 @@
-import type { Action, SourceRef, Stage, StageSet, StageSetStatus, StageStatus } from "../api/types.js";
+import { readFile } from "node:fs/promises";
+import type { Action, SnapshotEntry, SourceRef, Stage, StageSet, StageSetStatus, StageStatus } from "../api/types.js";
+import type { RollbackStore } from "../rollback/store.js";
+import { displayUrl } from "../source/artifact.js";
+import type { ArtifactLease } from "../source/artifact-cache.js";
+import { fetchArtifact } from "../source/fetch.js";
+import { isParked, newSnapshots, restorePlan, revisionsToPark, snapshotsOf } from "./rollback.js";
 import { ActionLedger } from "../actions/ledger.js";
 import type { ActionFailedError, ActionHooks } from "../actions/runner.js";
 import type { ActionExecutor, ActionList, RenderedSource } from "../actions/types.js";
@@ -78,6 +84,8 @@ export interface ReconcilerDeps {
   clock?: Clock;
   /** Cloud KMS providers for SOPS files encrypted to KMS keys (the controller's ambient credentials). */
   kmsProviders?: readonly KmsProvider[];
+  /** Where successful artifacts are kept for rollback when their producer no longer serves them. */
+  rollbackStore?: RollbackStore;
 }
 
 /**
@@ -154,6 +162,7 @@ export class StageSetReconciler {
     let tenant: Awaited<ReturnType<typeof tenantClient>> | undefined;
     let run: { signal: AbortSignal; end(): void } | undefined;
     let steadyState = false;
+    let state: RunState | undefined;
     try {
       // 1. Our finalizer first, so no object is applied that deletion could not find.
       if (!(original.metadata.finalizers ?? []).includes(FINALIZER)) {
@@ -170,7 +179,7 @@ export class StageSetReconciler {
       intervals = intervalsOf(stageSet, options.defaultIntervalMs);
       const collision = inventoryNameCollision(original, this.#deps.caches.stageSets.list());
       if (collision) throw new InvalidSpecError(collision);
-      const unsupported = unsupportedMessage(original.spec, { actions: this.#deps.executorFor !== undefined, decryption: true });
+      const unsupported = unsupportedMessage(original.spec, { actions: this.#deps.executorFor !== undefined, decryption: true, rollback: true });
       if (unsupported) throw new InvalidSpecError(unsupported);
 
       // 3. Suspended: nothing is applied or pruned, unless `stagesetctl reconcile --force` asked for one run.
@@ -186,6 +195,15 @@ export class StageSetReconciler {
       // 5. Resolve every stage's source up front: a rollout starts only when all are available.
       const resolved = await this.#resolveAll(stageSet);
       status.lastAttemptedRevisions = Object.fromEntries(resolved.map((r) => [r.key, r.artifact.revision]));
+      // A revision that failed and was rolled back is not retried until something changes.
+      const attempted = new Map(resolved.map((r) => [r.key, r.artifact.revision]));
+      if (isParked(original.status, generation, attempted, forcedOnce(original))) {
+        log.debug({ parked: original.status?.parkedRevisions }, "revisions parked after a rollback; waiting for a new revision, a spec change or a forced reconcile");
+        // The Ready condition stays as the rollback left it; a reconcile request is still acknowledged.
+        const ready = findCondition(original.status?.conditions, "Ready");
+        const reason = (ready?.reason ?? Reasons.RolledBack) as Reason;
+        return await finish({ ready: "False", reason, message: stripRunbook(ready?.message ?? "", reason, options.runbookBaseUrl) }, intervals.next);
+      }
       run = this.#active.begin(keyOf(original), this.#supersedeCheck(original, resolved));
       tenant = await tenantClient(client, stageSet);
 
@@ -195,7 +213,7 @@ export class StageSetReconciler {
       steadyState = !stageRequest && isSteadyState(original, resolved.map((r) => r.artifact.revision));
       const stageStatuses = initialStageStatuses(stageSet.spec.stages, status.stages);
       status.stages = stageStatuses;
-      const state: RunState = {
+      state = {
         original,
         stageSet,
         status,
@@ -207,9 +225,11 @@ export class StageSetReconciler {
         resolved,
         changes,
         clearLedgerOf: stageRequest?.stage,
+        currentIndex: 0,
       };
       for (const [index, stage] of stageSet.spec.stages.entries()) {
         signal.throwIfAborted();
+        state.currentIndex = index;
         await this.#stage(state, index, stage, resolved[index]!, tenant.client, stageStatuses[index]!);
       }
 
@@ -217,6 +237,11 @@ export class StageSetReconciler {
       await this.#pruneRemovedStages(stageSet, tenant.client, log, changes);
 
       status.lastAppliedRevisions = Object.fromEntries(resolved.map((r) => [r.key, r.artifact.revision]));
+      // The snapshot: what this StageSet last applied successfully, the one way back for a rollback.
+      const snapshots = snapshotsOf(stageSet, resolved);
+      status.lastAppliedSnapshot = snapshots;
+      delete status.parkedRevisions;
+      await this.#storeSnapshots(original, newSnapshots(original.status?.lastAppliedSnapshot, snapshots), log);
       this.#reportChanges(original, changes, log, undefined);
       return await finish({ ready: "True", reason: Reasons.Succeeded, message: succeededMessage(stageSet.spec.stages.length, resolved) }, intervals.next);
     } catch (err) {
@@ -242,6 +267,10 @@ export class StageSetReconciler {
         return await finish(waiting(failure.reason, failure.message), failure.requeueAfterMs ?? intervals.retry);
       }
       log[unexpected(err) ? "error" : "warn"]({ reason: failure.reason, err: failure.message }, "run failed");
+      if (state && tenant && state.stageSet.spec.rollbackOnFailure && inStage) {
+        const rolledBack = await this.#rollBack(state, failure, tenant.client);
+        if (rolledBack) return await finish(rolledBack, intervals.retry);
+      }
       if (failure.terminal) return await finish({ ...stalled(failure.reason, failure.message), inStage }, undefined);
       return await finish({ ready: "False", reason: failure.reason, message: failure.message, inStage }, failure.requeueAfterMs ?? intervals.retry);
     } finally {
@@ -278,7 +307,15 @@ export class StageSetReconciler {
    * failure marks it Failed and propagates. A stage whose revision did not
    * change publishes no phase (its status is written with the next change).
    */
-  async #stage(run: RunState, index: number, stage: Stage, source: ResolvedSource, tenant: KubeClient, stageStatus: StageStatus): Promise<void> {
+  async #stage(
+    run: RunState,
+    index: number,
+    stage: Stage,
+    source: ResolvedSource,
+    tenant: KubeClient,
+    stageStatus: StageStatus,
+    mode: { restore?: boolean } = {},
+  ): Promise<void> {
     const { options } = this.#deps;
     const { stageSet, status, writer } = run;
     const quiet = run.steadyState || (run.clearLedgerOf !== stage.name && isStageSteady(run.original, index, source.artifact.revision));
@@ -321,7 +358,7 @@ export class StageSetReconciler {
         onPhase: publish,
         healthPollIntervalMs: options.healthPollIntervalMs ?? DEFAULT_HEALTH_POLL_MS,
         laterStageIds: () => this.#laterStageIds(run, index, tenant),
-        ...(hasActions(stage) ? { actions: this.#actionsContext(run, index, stage, source, tenant, stageStatus) } : {}),
+        ...(hasActions(stage) && !mode.restore ? { actions: this.#actionsContext(run, index, stage, source, tenant, stageStatus) } : {}),
         ...this.#decryption(stageSet),
       });
       this.#reportDropped(run.original, result.dropped, run.log);
@@ -348,6 +385,95 @@ export class StageSetReconciler {
       throw failure;
     } finally {
       run.changes.append(stageChanges);
+    }
+  }
+
+  /**
+   * Rollback after a failed run (`spec.rollbackOnFailure`): every stage up to
+   * the failed one whose artifact differs from its snapshot is restored, in
+   * stage order, best effort — the artifact from its producer if it still
+   * serves that digest, else from the rollback store; re-rendered with the
+   * current stage settings (decryption again) and applied without actions.
+   * The failed revisions are parked. Returns the outcome (RolledBack, or
+   * PreviousRevisionUnavailable naming what was tried), or undefined when
+   * there is nothing to go back to (a first rollout).
+   */
+  async #rollBack(run: RunState, failure: StageSetError, tenant: KubeClient): Promise<Outcome | undefined> {
+    const { artifacts, rollbackStore: store } = this.#deps;
+    const plan = restorePlan(run.stageSet, run.original.status?.lastAppliedSnapshot, run.resolved, run.currentIndex);
+    run.log.info({ restore: plan.map((p) => `${p.snapshot.stage}: ${p.failedRevision} -> ${p.snapshot.revision}`) }, plan.length ? "rolling back" : "nothing to roll back to (no snapshot differs)");
+    if (plan.length === 0) return undefined;
+    const restored: string[] = [];
+    const problems: string[] = [];
+    for (const step of plan) {
+      const stage = run.stageSet.spec.stages[step.index]!;
+      const artifact = { url: step.snapshot.url, digest: step.snapshot.digest, revision: step.snapshot.revision };
+      const owner = { namespace: namespaceOf(run.stageSet), stageSet: nameOf(run.stageSet), stage: stage.name };
+      const tried: string[] = [];
+      let lease: ArtifactLease | undefined;
+      try {
+        lease = await artifacts.acquire(artifact, run.signal);
+      } catch (err) {
+        tried.push(`its producer no longer serves it at ${displayUrl(artifact.url)} (${errorMessage(err)})`);
+      }
+      if (!lease && !store) tried.push("no rollback store is configured (--rollback-store-path or --rollback-store-s3-endpoint)");
+      if (!lease && store) {
+        try {
+          const tarball = await store.get(owner, artifact.digest);
+          if (tarball) lease = await artifacts.acquireFromBytes(artifact, tarball);
+          else tried.push(`the ${store.kind} rollback store (${store.description}) holds no verified copy of ${artifact.digest}`);
+        } catch (err) {
+          tried.push(`the ${store.kind} rollback store (${store.description}) failed: ${errorMessage(err)}`);
+        }
+      }
+      if (!lease) {
+        problems.push(`stage "${stage.name}" cannot go back to ${step.snapshot.revision}: ${tried.join("; ")}`);
+        continue;
+      }
+      try {
+        const source = { ...run.resolved[step.index]!, artifact };
+        await this.#stage(run, step.index, stage, source, tenant, run.status.stages![step.index]!, { restore: true });
+        restored.push(`stage "${stage.name}" ${step.failedRevision} → ${step.snapshot.revision}`);
+      } catch (err) {
+        problems.push(`stage "${stage.name}" could not be restored to ${step.snapshot.revision}: ${errorMessage(err)}`);
+      } finally {
+        lease.release();
+      }
+    }
+    run.status.parkedRevisions = revisionsToPark(run.status.lastAttemptedRevisions ?? {}, run.original.status?.lastAppliedRevisions);
+    const why = `the run failed: ${failure.message}`;
+    if (problems.length > 0) {
+      const message = `rollback incomplete: ${problems.join("; ")}${restored.length ? `; restored ${restored.join(", ")}` : ""}; ${why}`;
+      run.status.lastRollback = { at: this.#now().toISOString(), message };
+      return { ready: "False", reason: Reasons.PreviousRevisionUnavailable, message };
+    }
+    const message = `rolled back ${restored.join(", ")}; ${why}`;
+    run.status.lastRollback = { at: this.#now().toISOString(), message };
+    return { ready: "False", reason: Reasons.RolledBack, message };
+  }
+
+  /**
+   * Puts each newly recorded snapshot's artifact (fetched again, digest
+   * verified) into the rollback store. A refused write is a
+   * `RollbackStoreFailed` Warning event; the rollout still succeeds.
+   */
+  async #storeSnapshots(stageSet: StageSet, snapshots: readonly SnapshotEntry[], log: Logger): Promise<void> {
+    const store = this.#deps.rollbackStore;
+    if (!store || snapshots.length === 0) return;
+    for (const snapshot of snapshots) {
+      const owner = { namespace: namespaceOf(stageSet), stageSet: nameOf(stageSet), stage: snapshot.stage };
+      let fetched: Awaited<ReturnType<typeof fetchArtifact>> | undefined;
+      try {
+        fetched = await fetchArtifact({ url: snapshot.url, digest: snapshot.digest, revision: snapshot.revision });
+        await store.put(owner, snapshot.digest, await readFile(fetched.path));
+        log.debug({ stage: snapshot.stage, digest: snapshot.digest, store: store.kind }, "snapshot stored");
+      } catch (err) {
+        const message = `stage "${snapshot.stage}": storing ${snapshot.revision} (${snapshot.digest}) in the ${store.kind} rollback store (${store.description}) failed: ${errorMessage(err)}`;
+        log.warn({ stage: snapshot.stage }, message);
+        this.#deps.events.warning(stageSet, "RollbackStoreFailed", message);
+      } finally {
+        await fetched?.remove();
+      }
     }
   }
 
@@ -598,6 +724,12 @@ export class StageSetReconciler {
   }
 }
 
+/** A condition message without the runbook suffix applyOutcome appends (so re-applying it does not append it twice). */
+function stripRunbook(message: string, reason: Reason, runbookBaseUrl: string): string {
+  const suffix = ` (runbook: ${runbookBaseUrl}/${reason.toLowerCase()}/)`;
+  return runbookBaseUrl && message.endsWith(suffix) ? message.slice(0, -suffix.length) : message;
+}
+
 function hasActions(stage: Stage): boolean {
   return (["pre", "post", "onFailure"] as const).some((list) => (stage.actions?.[list] ?? []).length > 0);
 }
@@ -627,6 +759,8 @@ interface RunState {
   changes: ChangeSet;
   /** The stage whose action ledger a reconcile-stage request clears in this run. */
   clearLedgerOf: string | undefined;
+  /** The stage running (or that failed): rollback restores up to it. */
+  currentIndex: number;
 }
 
 function waiting(reason: Reason, message: string): Outcome {

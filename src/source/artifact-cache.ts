@@ -1,8 +1,9 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { displayUrl, type Artifact } from "./artifact.js";
-import { parseDigest } from "./digest.js";
+import { ArtifactError } from "../errors.js";
+import { computeDigest, parseDigest } from "./digest.js";
 import { fetchArtifact, type FetchedArtifact, type FetchOptions } from "./fetch.js";
 import { unpackArtifact, type UnpackedArtifact, type UnpackOptions } from "./unpack.js";
 
@@ -67,6 +68,35 @@ export class ArtifactCache {
       // covers the rare eviction between the two.
       await this.waitFor(this.load(digest, artifact), signal);
       if (this.closed) throw new Error("ArtifactCache is closed");
+    }
+  }
+
+  /**
+   * A lease on the tree of `artifact` built from `tarball` (bytes held
+   * elsewhere, e.g. the rollback store) instead of its URL: the bytes are
+   * verified against `artifact.digest`, then unpacked with the same guards.
+   * Rejects with an ArtifactError when they do not match.
+   */
+  async acquireFromBytes(artifact: Artifact, tarball: Buffer): Promise<ArtifactLease> {
+    if (this.closed) throw new Error("ArtifactCache is closed");
+    const { algorithm, hex } = parseDigest(artifact.digest);
+    const digest = `${algorithm}:${hex}`;
+    const cached = this.trees.get(digest);
+    if (cached) return this.lease(digest, cached);
+    if (computeDigest(algorithm, tarball) !== digest) {
+      throw new ArtifactError(`artifact ${displayUrl(artifact.url)} (revision ${artifact.revision}): the stored copy does not match digest ${digest}`);
+    }
+    const parentDir = await this.rootDir();
+    const file = join(parentDir, `restore-${hex.slice(0, 16)}-${process.pid}-${++this.clock}.tar.gz`);
+    await writeFile(file, tarball, { mode: 0o600 });
+    try {
+      const label = `${displayUrl(artifact.url)} (revision ${artifact.revision}, from the rollback store)`;
+      const tree = await unpackArtifact(file, { ...this.options.unpack, parentDir, label });
+      const entry: CachedTree = { tree, leases: 0, lastUsed: ++this.clock };
+      this.trees.set(digest, entry);
+      return this.lease(digest, entry);
+    } finally {
+      await rm(file, { force: true });
     }
   }
 

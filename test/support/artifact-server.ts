@@ -45,6 +45,11 @@ export class ArtifactServer {
     await new Promise<void>((resolve) => this.server!.close(() => resolve()));
   }
 
+  /** Stops serving a published artifact (as a producer's garbage collection does); true when it was served. */
+  remove(url: string): boolean {
+    return this.blobs.delete(new URL(url).pathname);
+  }
+
   /** Serves `files` (path → content) as a tarball; returns the artifact coordinates. */
   add(name: string, files: Record<string, string>, revision?: string): PublishedArtifact {
     return this.addTarball(name, tarGz(files), revision);
