@@ -208,7 +208,7 @@ export class S3RollbackStore implements RollbackStore {
     }
 
     const existing = listed.find((o) => o.Key === key);
-    const newest = newestFirst(listed)[0];
+    const newest = newestFirst(listed.filter((o) => o.Key !== undefined && ENTRY_NAME.test(o.Key.slice(ownerPrefix.length))))[0];
     const etag = existing?.ETag?.replace(/"/g, "").toLowerCase();
     const sameContent =
       existing !== undefined &&
