@@ -60,6 +60,11 @@ export function stageSetDetail(stageSet: StageSet): string {
   }
   if (status.pendingMigrations?.length) fields.push(["Migrations", `pending ${status.pendingMigrations.join(", ")}`]);
   if (status.lastHandledReconcileAt) fields.push(["Last request", status.lastHandledReconcileAt]);
+  if (status.lastRollback?.message) fields.push(["Rolled back", `${status.lastRollback.at ?? ""}: ${status.lastRollback.message}`]);
+  const parked = Object.entries(status.parkedRevisions ?? {});
+  if (parked.length > 0) {
+    fields.push(["Parked", `${parked.map(([source, revision]) => `${source} at ${revision}`).join(", ")} (not retried until a new revision, a spec change or reconcile --force)`]);
+  }
   const width = Math.max(...fields.map(([label]) => label.length)) + 2;
   const head = fields.map(([label, value]) => `${`${label}:`.padEnd(width)}${value}`).join("\n");
 

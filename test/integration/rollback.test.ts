@@ -111,6 +111,8 @@ describe("rollback on failure", { concurrency: true }, () => {
       );
       const get = await runCli(["get", "shop", "-n", namespace], { kubeconfig: fixture.cluster.kubeconfigPath });
       assert.match(get.stdout, /RolledBack/);
+      assert.match(get.stdout, /Rolled back: .*rolled back stage "config" bad → good/);
+      assert.match(get.stdout, new RegExp(`Parked: +${namespace}/config at bad, ${namespace}/app at bad|Parked: +${namespace}/app at bad, ${namespace}/config at bad`));
 
       // A fixed revision rolls out normally and clears the parked revisions.
       await publishExternalArtifact(client, namespace, "app", server.add(`${namespace}-app`, deployment("web", "registry.invalid/web:3", true), "fixed"));
