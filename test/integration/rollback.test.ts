@@ -12,6 +12,7 @@ import { runCli } from "../support/cli.js";
 import { createTestNamespace } from "../support/cluster.js";
 import { reconcileCount, startTestController } from "../support/controller.js";
 import { publishExternalArtifact } from "../support/flux.js";
+import { S3Server } from "../support/s3-server.js";
 import { configMapFile, getStageSet, readyCondition, STAGESET, usePipelineFixture, waitForEvent, waitForReason } from "../support/pipeline.js";
 import { waitFor } from "../support/wait.js";
 
@@ -137,6 +138,58 @@ describe("rollback on failure", { concurrency: true }, () => {
       assert.match(readyCondition(s)?.message ?? "", /stage "config" cannot go back to good: its producer no longer serves it .*no rollback store is configured/);
     } finally {
       await controller.stop();
+    }
+  });
+
+  test("S3 store (SeaweedFS): restored from it when the producer is gone; an SSE mode the server refuses is a RollbackStoreFailed event and the rollout stays Ready", async () => {
+    const s3 = new S3Server();
+    await s3.start();
+    const s3Flags = (sse: string) => [
+      "--rollback-store-s3-endpoint",
+      s3.endpoint,
+      "--rollback-store-s3-bucket",
+      s3.buckets[0]!,
+      "--rollback-store-s3-prefix",
+      "rollbacks",
+      "--rollback-store-s3-use-ssl=false",
+      "--rollback-store-s3-region",
+      "us-east-1",
+      "--rollback-store-s3-access-key",
+      s3.accessKey,
+      "--rollback-store-s3-secret-key",
+      s3.secretKey,
+      "--rollback-store-s3-sse",
+      sse,
+    ];
+    try {
+      const setup = await setUp("rollback-s3", s3Flags("s3"));
+      const { namespace, goodUrls, publishBad } = setup;
+      await setup.controller.stop();
+      const controller = await startTestController(fixture.cluster, namespace, s3Flags("s3"));
+      try {
+        for (const url of goodUrls) assert.ok(fixture.server.remove(url));
+        await publishBad();
+        await waitForReason(fixture.client, namespace, "shop", "RolledBack", 90_000);
+        assert.deepEqual(await liveState(namespace), { mode: "good", image: "registry.invalid/web:1", nodeSelector: undefined });
+      } finally {
+        await controller.stop();
+      }
+
+      // SSE-KMS without a KMS behind the server: the write is refused, the rollout still succeeds.
+      const refusedNs = await createTestNamespace(fixture.cluster, "rollback-s3-sse");
+      await publishExternalArtifact(fixture.client, refusedNs, "config", fixture.server.add(`${refusedNs}-config`, configMapFile("settings", { mode: "good" }), "good"));
+      const refusing = await startTestController(fixture.cluster, refusedNs, [...s3Flags("kms"), "--rollback-store-s3-sse-kms-key", "alias/none"]);
+      try {
+        await fixture.client.create({ ...STAGESET, metadata: { name: "shop", namespace: refusedNs }, spec: { stages: [{ name: "config", sourceRef: { name: "config" } }] } });
+        await waitForReason(fixture.client, refusedNs, "shop", "Succeeded", 60_000);
+        const event = await waitForEvent(fixture.client, refusedNs, "RollbackStoreFailed", /stage "config": storing good .* in the s3 rollback store/);
+        const text = JSON.stringify(event);
+        assert.ok(!text.includes(s3.secretKey) && !text.includes(s3.accessKey), "no credentials in the event");
+      } finally {
+        await refusing.stop();
+      }
+    } finally {
+      await s3.stop();
     }
   });
 
