@@ -155,7 +155,6 @@ describe("SOPS AWS KMS against local-kms", () => {
     const refused = async (entry: Record<string, unknown>, pattern: RegExp): Promise<void> => {
       await assert.rejects(provider.decryptDataKey(entry), (err: unknown) => {
         assert.ok(err instanceof DecryptionError, `a DecryptionError, got ${String(err)}`);
-        if (process.env.SOPS_KMS_TEST_VERBOSE) console.log(err.message);
         assert.equal(err.reason, "DecryptionFailed");
         assert.match(err.message, /AWS KMS key arn:aws:kms:/);
         assert.match(err.message, pattern);
