@@ -5,12 +5,19 @@
 // fields we set (src/apply); the peer is the approach of Flux's
 // kustomize-controller (fluxcd/pkg/ssa): one server-side dry-run apply per
 // object, compared with the live object.
+//
+// rollback-restore (bench/rollback-restore.ts): restoring a 1000-object stage
+// after a failed run from the filesystem and the S3 rollback stores, against
+// restoring it from the artifact's producer.
+//
+// BENCH_ONLY=noop-drift-check or BENCH_ONLY=rollback-restore runs one of them.
 import { performance } from "node:perf_hooks";
 import type { KubeObject } from "../src/api/types.js";
 import { applyStage } from "../src/apply/engine.js";
 import { AppliedStateMemo } from "../src/apply/drift.js";
 import { KubeClient } from "../src/kube/client.js";
-import { createTestNamespace, testCluster } from "../test/support/cluster.js";
+import { createTestNamespace, testCluster, type TestCluster } from "../test/support/cluster.js";
+import { rollbackRestore } from "./rollback-restore.js";
 
 /** Program output (not a log line). */
 const print = (line: string): void => void process.stdout.write(`${line}\n`);
@@ -53,8 +60,7 @@ async function perObjectDryRun(client: KubeClient, desired: KubeObject[], concur
   return changed;
 }
 
-async function main(): Promise<void> {
-  const cluster = await testCluster();
+async function noopDriftCheck(cluster: TestCluster): Promise<void> {
   const namespace = await createTestNamespace(cluster, "bench");
   const client = KubeClient.fromKubeConfig(cluster.kubeConfig);
   const desired = objects(namespace);
@@ -81,6 +87,13 @@ async function main(): Promise<void> {
   const p = median(peer);
   print(`noop-drift-check (${OBJECTS} objects, median of ${ROUNDS}): ours ${o.toFixed(0)}ms, per-object dry-run ${p.toFixed(0)}ms, ratio ${(p / o).toFixed(1)}x faster`);
   client.close();
+}
+
+async function main(): Promise<void> {
+  const cluster = await testCluster();
+  const only = process.env.BENCH_ONLY;
+  if (!only || only === "noop-drift-check") await noopDriftCheck(cluster);
+  if (!only || only === "rollback-restore") await rollbackRestore(cluster, print);
   process.exit(0);
 }
 
