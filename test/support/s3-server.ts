@@ -17,6 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CreateBucketCommand, HeadBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { toolPath } from "../../src/util/tools.js";
+import { waitFor } from "./wait.js";
 
 export interface S3ServerOptions {
   /** Buckets that exist after start() (default: one, "stageset-rollback"). */
@@ -148,26 +149,28 @@ export class S3Server {
     this.endpoint = `127.0.0.1:${s3}`;
 
     const client = this.client();
-    const deadline = Date.now() + this.startTimeoutMs;
     try {
       // Ready once the S3 gateway answers a signed request and the filer can create a bucket.
-      for (;;) {
-        if (exited) throw new Error(`weed mini ${exited}:\n${this.output}`);
-        if (Date.now() > deadline) throw new Error(`weed mini did not answer within ${this.startTimeoutMs} ms:\n${this.output}`);
-        try {
+      await waitFor(
+        async () => {
           for (const bucket of this.buckets) {
             try {
               await client.send(new HeadBucketCommand({ Bucket: bucket }));
             } catch (err) {
-              if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 404) throw err;
-              await client.send(new CreateBucketCommand({ Bucket: bucket }));
+              if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 404) return undefined;
+              await client.send(new CreateBucketCommand({ Bucket: bucket })).catch(() => undefined);
+              return undefined;
             }
           }
-          return;
-        } catch {
-          await new Promise((resolve) => setTimeout(resolve, 500));
-        }
-      }
+          return true;
+        },
+        {
+          description: `weed mini on ${this.endpoint} to serve its buckets`,
+          timeoutMs: this.startTimeoutMs,
+          intervalMs: 500,
+          abortIf: () => (exited ? `weed mini ${exited}:\n${this.output}` : undefined),
+        },
+      );
     } finally {
       client.destroy();
     }
