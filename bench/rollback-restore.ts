@@ -41,6 +41,7 @@ import { publishExternalArtifact } from "../test/support/flux.js";
 import { S3Server } from "../test/support/s3-server.js";
 import { getStageSet, readyCondition, STAGESET, waitForReason } from "../test/support/pipeline.js";
 import { waitFor } from "../test/support/wait.js";
+import { deploymentFile } from "../test/support/workloads.js";
 
 const OBJECTS = Number(process.env.BENCH_OBJECTS ?? 1000);
 const ROUNDS = Number(process.env.BENCH_ROLLBACK_ROUNDS ?? 5);
@@ -73,24 +74,6 @@ data:
 `,
   );
   return { "configmaps.yaml": docs.join("---\n") };
-}
-
-/** A Deployment; unless `healthy`, no kwok node matches its nodeSelector, so it never becomes Available. */
-function deployment(image: string, healthy: boolean): Record<string, string> {
-  return {
-    "web.yaml": `apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 1
-  progressDeadlineSeconds: 3600
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-${healthy ? "" : '      nodeSelector: {example.test/no-such-node: "true"}\n'}      containers: [{name: main, image: ${image}}]
-`,
-  };
 }
 
 /** The time of the last JSON log line whose msg is `msg`. */
@@ -153,7 +136,7 @@ async function setUp(cluster: TestCluster, client: KubeClient, server: ArtifactS
   const namespace = await createTestNamespace(cluster, `bench-rollback-${store}`);
   const good = {
     config: server.add(`${namespace}-config`, configMaps("good"), "good"),
-    app: server.add(`${namespace}-app`, deployment("registry.invalid/web:1", true), "good"),
+    app: server.add(`${namespace}-app`, deploymentFile("web", { image: "registry.invalid/web:1", schedulable: true }), "good"),
   };
   await publishExternalArtifact(client, namespace, "config", good.config);
   await publishExternalArtifact(client, namespace, "app", good.app);
@@ -192,7 +175,7 @@ async function round(cluster: TestCluster, client: KubeClient, server: ArtifactS
     const goodHits = server.hits.get(c.goodConfigPath) ?? 0;
     const revision = `bad-${index}`;
     await publishExternalArtifact(client, namespace, "config", server.add(`${namespace}-config`, configMaps(revision), revision));
-    await publishExternalArtifact(client, namespace, "app", server.add(`${namespace}-app`, deployment(`registry.invalid/web:${revision}`, false), revision));
+    await publishExternalArtifact(client, namespace, "app", server.add(`${namespace}-app`, deploymentFile("web", { image: `registry.invalid/web:${revision}`, schedulable: false }), revision));
     const rolled = await waitFor(
       async () => {
         const s = await getStageSet(client, namespace, "bench");

@@ -134,3 +134,19 @@ export function toBytes(value: SopsScalar): Buffer {
 export function str(text: string): SopsScalar {
   return { t: "str", v: Buffer.from(text, "utf8") };
 }
+
+/** A scalar as the flat formats (dotenv, INI) write it: strings as UTF-8, floats as Go's %f would. */
+export function scalarText(v: SopsScalar): string {
+  switch (v.t) {
+    case "str":
+      return v.v.toString("utf8");
+    case "int":
+      return v.v.toString();
+    case "float":
+      return formatFloatF(v.v);
+    case "bool":
+      return v.v ? "true" : "false";
+    case "time":
+      return v.v;
+  }
+}

@@ -10,25 +10,7 @@ import { publishExternalArtifact } from "../support/flux.js";
 import { configMapFile, getStageSet, readyCondition, STAGESET, usePipelineFixture, waitForEvent, waitForReason } from "../support/pipeline.js";
 import { ChangeRecorder } from "../support/recorder.js";
 import { waitFor } from "../support/wait.js";
-
-/** A Deployment no kwok node can run (its nodeSelector matches none): verify waits on it until the timeout. */
-function unschedulable(name: string): Record<string, string> {
-  return {
-    [`${name}.yaml`]: `apiVersion: apps/v1
-kind: Deployment
-metadata: {name: ${name}}
-spec:
-  replicas: 1
-  progressDeadlineSeconds: 3600
-  selector: {matchLabels: {app: ${name}}}
-  template:
-    metadata: {labels: {app: ${name}}}
-    spec:
-      nodeSelector: {example.test/no-such-node: "true"}
-      containers: [{name: main, image: registry.invalid/${name}:1}]
-`,
-  };
-}
+import { deploymentFile } from "../support/workloads.js";
 
 describe("honest status", { concurrency: true }, () => {
   const fixture = usePipelineFixture();
@@ -36,7 +18,7 @@ describe("honest status", { concurrency: true }, () => {
   test("a new revision published while verify waits on the old one is applied at once (Progressing, event naming the superseded revision)", async () => {
     const namespace = await createTestNamespace(fixture.cluster, "supersede");
     const { client, server } = fixture;
-    await publishExternalArtifact(client, namespace, "app", server.add(`${namespace}-app`, unschedulable("stuck"), "r1"));
+    await publishExternalArtifact(client, namespace, "app", server.add(`${namespace}-app`, deploymentFile("stuck", { schedulable: false }), "r1"));
     await client.create({ ...STAGESET, metadata: { name: "web", namespace }, spec: { timeout: "30m", stages: [{ name: "app", sourceRef: { name: "app" } }] } });
     const controller = await startTestController(fixture.cluster, namespace);
     try {
@@ -73,7 +55,7 @@ describe("honest status", { concurrency: true }, () => {
     const controller = await startTestController(fixture.cluster, namespace);
     try {
       await waitForReason(client, namespace, "web", "Succeeded", 60_000);
-      await publishExternalArtifact(client, namespace, "app", server.add(`${namespace}-app`, { ...configMapFile("new-name", { v: "1" }), ...unschedulable("blocker") }, "r2"));
+      await publishExternalArtifact(client, namespace, "app", server.add(`${namespace}-app`, { ...configMapFile("new-name", { v: "1" }), ...deploymentFile("blocker", { schedulable: false }) }, "r2"));
       const failed = await waitForReason(client, namespace, "web", "HealthCheckFailed", 60_000);
       assert.match(readyCondition(failed)?.message ?? "", /Deployment\/.*blocker is InProgress/);
       assert.ok(await client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "new-name" }), "the successor was applied");
@@ -170,7 +152,7 @@ spec:
         },
       },
     });
-    const rendered = unschedulable("legacy")["legacy.yaml"]!.replaceAll("app: legacy", "app: new");
+    const rendered = deploymentFile("legacy", { schedulable: false })["legacy.yaml"]!.replaceAll("app: legacy", "app: new");
     await publishExternalArtifact(client, namespace, "app", server.add(`${namespace}-app`, { "legacy.yaml": rendered, ...configMapFile("fresh", { v: "1" }) }, "r1"));
     await client.create({
       ...STAGESET,

@@ -15,24 +15,7 @@ import { publishExternalArtifact } from "../support/flux.js";
 import { S3Server } from "../support/s3-server.js";
 import { configMapFile, getStageSet, readyCondition, STAGESET, usePipelineFixture, waitForEvent, waitForReason } from "../support/pipeline.js";
 import { waitFor } from "../support/wait.js";
-
-/** A Deployment; unless `healthy`, no kwok node matches its nodeSelector, so it never becomes Available. */
-function deployment(name: string, image: string, healthy: boolean): Record<string, string> {
-  return {
-    [`${name}.yaml`]: `apiVersion: apps/v1
-kind: Deployment
-metadata: {name: ${name}}
-spec:
-  replicas: 1
-  progressDeadlineSeconds: 3600
-  selector: {matchLabels: {app: ${name}}}
-  template:
-    metadata: {labels: {app: ${name}}}
-    spec:
-${healthy ? "" : '      nodeSelector: {example.test/no-such-node: "true"}\n'}      containers: [{name: main, image: ${image}}]
-`,
-  };
-}
+import { deploymentFile } from "../support/workloads.js";
 
 describe("rollback on failure", { concurrency: true }, () => {
   const fixture = usePipelineFixture();
@@ -41,7 +24,7 @@ describe("rollback on failure", { concurrency: true }, () => {
     const namespace = await createTestNamespace(fixture.cluster, prefix);
     const { client, server } = fixture;
     const config = await publishExternalArtifact(client, namespace, "config", server.add(`${namespace}-config`, configMapFile("settings", { mode: "good" }), "good"));
-    const app = await publishExternalArtifact(client, namespace, "app", server.add(`${namespace}-app`, deployment("web", "registry.invalid/web:1", true), "good"));
+    const app = await publishExternalArtifact(client, namespace, "app", server.add(`${namespace}-app`, deploymentFile("web", { image: "registry.invalid/web:1", schedulable: true }), "good"));
     const controller = await startTestController(fixture.cluster, namespace, flags);
     await client.create({
       ...STAGESET,
@@ -60,7 +43,7 @@ describe("rollback on failure", { concurrency: true }, () => {
     const goodUrls = [(config.status as { artifact: { url: string } }).artifact.url, (app.status as { artifact: { url: string } }).artifact.url];
     const publishBad = async () => {
       await publishExternalArtifact(client, namespace, "config", server.add(`${namespace}-config`, configMapFile("settings", { mode: "bad" }), "bad"));
-      await publishExternalArtifact(client, namespace, "app", server.add(`${namespace}-app`, deployment("web", "registry.invalid/web:2", false), "bad"));
+      await publishExternalArtifact(client, namespace, "app", server.add(`${namespace}-app`, deploymentFile("web", { image: "registry.invalid/web:2", schedulable: false }), "bad"));
     };
     return { namespace, controller, goodUrls, publishBad };
   };
@@ -116,7 +99,7 @@ describe("rollback on failure", { concurrency: true }, () => {
       assert.match(get.stdout, new RegExp(`Parked: +${namespace}/config at bad, ${namespace}/app at bad|Parked: +${namespace}/app at bad, ${namespace}/config at bad`));
 
       // A fixed revision rolls out normally and clears the parked revisions.
-      await publishExternalArtifact(client, namespace, "app", server.add(`${namespace}-app`, deployment("web", "registry.invalid/web:3", true), "fixed"));
+      await publishExternalArtifact(client, namespace, "app", server.add(`${namespace}-app`, deploymentFile("web", { image: "registry.invalid/web:3", schedulable: true }), "fixed"));
       const fixed = await waitForReason(client, namespace, "shop", "Succeeded", 90_000);
       assert.equal(fixed.status?.parkedRevisions, undefined);
       assert.deepEqual((await liveState(namespace)).image, "registry.invalid/web:3");

@@ -4,7 +4,7 @@
  * starts a comment line, empty lines are dropped; the metadata is flattened
  * into `sops_…` keys. Emitted as sops -d prints it.
  */
-import { str, formatFloatF } from "../cipher.js";
+import { scalarText, str } from "../cipher.js";
 import type { TComment, TLeaf, TMap } from "../tree.js";
 import { MalformedError, type LoadedFile } from "./common.js";
 import { unflatten } from "../metadata.js";
@@ -25,21 +25,6 @@ export function dotenvLines(text: string): Line[] {
     lines.push({ key: line.slice(0, pos), value: str(line.slice(pos + 1).replace(/\\n/g, "\n")) });
   }
   return lines;
-}
-
-function valToString(v: SopsScalar): string {
-  switch (v.t) {
-    case "str":
-      return v.v.toString("utf8");
-    case "int":
-      return v.v.toString();
-    case "float":
-      return formatFloatF(v.v);
-    case "bool":
-      return v.v ? "true" : "false";
-    case "time":
-      return v.v;
-  }
 }
 
 export function loadDotenv(text: string): LoadedFile {
@@ -82,7 +67,7 @@ export function loadDotenv(text: string): LoadedFile {
       for (const l of lines) {
         if ("comment" in l) out += `#${l.comment}\n`;
         else {
-          const v = l.value.t === "str" ? l.value.v.toString("utf8").replace(/\n/g, "\\n") : valToString(l.value);
+          const v = l.value.t === "str" ? l.value.v.toString("utf8").replace(/\n/g, "\\n") : scalarText(l.value);
           out += `${l.key}=${v}\n`;
         }
       }

@@ -6,7 +6,7 @@
  * go-ini writes a file (aligned ` = `, a blank line between sections,
  * values quoted when they need it).
  */
-import { formatFloatF, str, type SopsScalar } from "../cipher.js";
+import { scalarText, str, type SopsScalar } from "../cipher.js";
 import { unflatten } from "../metadata.js";
 import type { TComment, TMap } from "../tree.js";
 import { MalformedError, type LoadedFile } from "./common.js";
@@ -116,21 +116,6 @@ export function parseIni(text: string): IniSection[] {
   return sections;
 }
 
-function valToString(v: SopsScalar): string {
-  switch (v.t) {
-    case "str":
-      return v.v.toString("utf8");
-    case "int":
-      return v.v.toString();
-    case "float":
-      return formatFloatF(v.v);
-    case "bool":
-      return v.v ? "true" : "false";
-    case "time":
-      return v.v;
-  }
-}
-
 /** go-ini's writeToBuffer with PrettyFormat, as sops' encodeTree sets the file up. */
 export function writeIni(sections: readonly IniSection[]): string {
   let out = "";
@@ -159,7 +144,7 @@ export function writeIni(sections: readonly IniSection[]): string {
     for (const k of sec.keys) {
       if (k.comment !== "") out += commentLines(k.comment, false);
       const name = displayName(k.name);
-      let val = valToString(k.value);
+      let val = scalarText(k.value);
       if (/[\n`]/.test(val)) val = '"""' + val + '"""';
       else if (/[#;]/.test(val)) val = "`" + val + "`";
       else if (val.trim().length !== val.length) val = '"' + val + '"';
@@ -176,7 +161,7 @@ export function loadIni(text: string): LoadedFile {
   let metadata: unknown;
   if (sopsIdx !== -1) {
     const s = parsed[sopsIdx]!;
-    metadata = unflatten(s.keys.map((k) => [k.name, valToString(k.value).replace(/\\n/g, "\n")]));
+    metadata = unflatten(s.keys.map((k) => [k.name, scalarText(k.value).replace(/\\n/g, "\n")]));
     parsed.splice(sopsIdx, 1);
   }
   const root: TMap = { kind: "map", items: [] };
