@@ -91,6 +91,8 @@ class StageApply {
   readonly #ownLabels: Record<string, string>;
   readonly #fieldManager: string;
   readonly #changes: ChangeSet;
+  /** Kinds whose CRD this stage installs (kindKey): their first requests may race the API server's routing. */
+  #awaited: ReadonlySet<string> = new Set();
   #driftCorrected = 0;
 
   constructor(options: ApplyStageOptions) {
@@ -132,6 +134,7 @@ class StageApply {
       const needed = crds.filter((crd) =>
         [...awaitingCrd.values()].some((k) => crdServing([crd], k.apiVersion, k.kind) !== undefined),
       );
+      this.#awaited = new Set(awaitingCrd.keys());
       await waitForServedKinds(this.#client, needed, [...awaitingCrd.values()], {
         stage,
         timeoutMs: this.#o.crdTimeoutMs ?? DEFAULT_WAIT_MS,
@@ -235,6 +238,30 @@ class StageApply {
   }
 
   /** Live objects by id, one list per kind and namespace. */
+  /**
+   * Runs `request` for a kind whose CRD this stage just installed. The API
+   * server can list a re-created CRD's kind in discovery (and report it
+   * Established) a moment before it routes requests for it; that answer is
+   * "not served" (KindNotFoundError), so it is retried until the CRD wait's
+   * budget runs out.
+   */
+  #untilRouted<T>(request: () => Promise<T>): Promise<T> {
+    let notServed: KindNotFoundError | undefined;
+    return pollUntil(
+      this.#o.clock ?? systemClock,
+      { timeoutMs: this.#o.crdTimeoutMs ?? DEFAULT_WAIT_MS, intervalMs: 200, onTimeout: () => notServed ?? new Error("the kind was not served in time") },
+      async () => {
+        try {
+          return await request();
+        } catch (err) {
+          if (!(err instanceof KindNotFoundError)) throw err;
+          notServed = err;
+          return undefined;
+        }
+      },
+    );
+  }
+
   async #listLive(
     collections: { apiVersion: string; kind: string; namespace?: string }[],
     selector: string | undefined,
@@ -243,10 +270,10 @@ class StageApply {
     const live = new Map<string, KubeObject>();
     await forEachBounded(collections, this.#concurrency(), async (c) => {
       let list;
+      const listOnce = () =>
+        retryTransient(() => this.#client.listAll(c.apiVersion, c.kind, { ...c, ...(selector ? { labelSelector: selector } : {}) }));
       try {
-        list = await retryTransient(() =>
-          this.#client.listAll(c.apiVersion, c.kind, { ...c, ...(selector ? { labelSelector: selector } : {}) }),
-        );
+        list = this.#awaited.has(kindKey(c.apiVersion, c.kind)) ? await this.#untilRouted(listOnce) : await listOnce();
       } catch (err) {
         const where = c.namespace ? ` in namespace ${c.namespace}` : "";
         throw new ObjectOperationError(
