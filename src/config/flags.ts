@@ -25,6 +25,8 @@ export interface ControllerConfig {
   noCrossNamespaceRefs: boolean;
   allowedActionHosts: string[];
   runbookBaseUrl: string;
+  /** Flux notification-controller's event endpoint (`--events-addr`); empty: events are not forwarded. */
+  eventsAddr: string;
   rollbackStore: RollbackStoreConfig;
   webhook: WebhookConfig;
   gateBindAddress: string;
@@ -159,6 +161,7 @@ export function buildControllerCommand(): Command {
     .addOption(new Option(`${DENY_CROSS_NS_INTERNAL} [bool]`, "refuse sourceRef and dependsOn that point into another namespace").default(false).preset(true).argParser(boolArg("--no-cross-namespace-refs")))
     .addOption(new Option("--allowed-action-hosts <glob>", "host glob http actions may reach (loopback, link-local and metadata addresses only when listed literally); repeatable").argParser(listArg))
     .addOption(new Option("--runbook-base-url <url>", "URL prefix appended to actionable Ready messages as (runbook: <url>/<reason>/); empty disables").default(""))
+    .addOption(new Option("--events-addr <url>", "Flux notification-controller event endpoint that every event is also posted to, e.g. http://notification-controller.flux-system.svc.cluster.local./; empty disables").default(""))
     .addOption(new Option("--rollback-store-path <dir>", "filesystem rollback store").default(""))
     .addOption(new Option("--rollback-store-s3-endpoint <host:port>", "S3 rollback store endpoint").default(""))
     .addOption(new Option("--rollback-store-s3-bucket <name>", "S3 rollback store bucket").default(""))
@@ -219,6 +222,9 @@ export function parseControllerFlags(argv: string[], env: NodeJS.ProcessEnv = pr
   if (o.runbookBaseUrl !== "" && !/^https?:\/\/\S+$/.test(o.runbookBaseUrl)) {
     throw new FlagError(`--runbook-base-url wants an http(s) URL such as https://runbooks.example/stageset, got "${o.runbookBaseUrl}"`);
   }
+  if (o.eventsAddr !== "" && !isHttpUrl(o.eventsAddr)) {
+    throw new FlagError(`--events-addr wants an http(s) URL such as http://notification-controller.flux-system.svc.cluster.local./, got "${o.eventsAddr}"`);
+  }
   if (o.rollbackStorePath !== "" && o.rollbackStoreS3Endpoint !== "") {
     throw new FlagError("--rollback-store-path and --rollback-store-s3-endpoint are mutually exclusive: choose one rollback store");
   }
@@ -269,6 +275,7 @@ export function parseControllerFlags(argv: string[], env: NodeJS.ProcessEnv = pr
     noCrossNamespaceRefs: o.denyCrossNamespaceRefs === true,
     allowedActionHosts: o.allowedActionHosts ?? [],
     runbookBaseUrl: o.runbookBaseUrl.replace(/\/+$/, ""),
+    eventsAddr: o.eventsAddr,
     rollbackStore: {
       path: o.rollbackStorePath,
       s3: {
@@ -299,6 +306,15 @@ export function parseControllerFlags(argv: string[], env: NodeJS.ProcessEnv = pr
     logLevel,
     logEncoding,
   };
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === "http:" || url.protocol === "https:") && url.hostname !== "";
+  } catch {
+    return false;
+  }
 }
 
 function normalizeLogLevel(value: string): LogLevel {

@@ -3,6 +3,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import type { ControllerConfig } from "../config/flags.js";
 import { KubeClient } from "../kube/client.js";
 import { EventRecorder } from "../kube/events.js";
+import { FluxEventForwarder } from "../kube/flux-events.js";
 import { Metrics, serveMetrics } from "../server/metrics.js";
 import { startProbeServer, type ProbeServer } from "../server/probes.js";
 import { ArtifactCache } from "../source/artifact-cache.js";
@@ -52,10 +53,20 @@ export interface StartOptions {
 export async function startController(options: StartOptions): Promise<ControllerHandle> {
   const { config, log } = options;
   const client = KubeClient.fromKubeConfig(options.kubeConfig, { userAgent: "stageset-controller" });
+  // --events-addr: every event also goes to Flux's notification-controller (docs/flux-events.md).
+  const forwarder = config.eventsAddr
+    ? new FluxEventForwarder({
+        address: config.eventsAddr,
+        log,
+        ...(options.identity ? { reportingInstance: options.identity } : {}),
+        ...(options.clock ? { clock: options.clock } : {}),
+      })
+    : undefined;
   const events = new EventRecorder(client, {
     onError: (err) => log.debug({ err: String(err) }, "event write failed"),
     ...(options.identity ? { reportingInstance: options.identity } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(forwarder ? { forwarder } : {}),
   });
   const metrics = new Metrics({ defaultMetrics: options.defaultMetrics ?? true });
   const artifacts = new ArtifactCache();

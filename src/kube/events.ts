@@ -8,6 +8,34 @@ export type EventType = "Normal" | "Warning";
 
 export type EventClient = Pick<KubeClient, "create" | "patch">;
 
+/**
+ * Event metadata, for forwarders (not written to the Kubernetes Event). Plain
+ * keys such as `revision`; the Flux forwarder sends them under the involved
+ * object's API group (`stages.metio.wtf/revision`).
+ */
+export type EventMetadata = Record<string, string>;
+
+/**
+ * Receives every recorded event, each occurrence (repeats are not folded), at
+ * the moment it is recorded: `FluxEventForwarder` (src/kube/flux-events.ts)
+ * implements it. `forward` must return at once and never throw.
+ */
+export interface EventForwarder {
+  forward(event: {
+    involvedObject: Regarding;
+    type: EventType;
+    reason: string;
+    message: string;
+    metadata?: EventMetadata;
+    /** The involved object's annotations, when the caller passed the object. */
+    annotations?: Record<string, string>;
+  }): void;
+  /** Waits until everything forwarded so far is delivered or given up. */
+  flush(): Promise<void>;
+  /** Delivers what it can of the rest and stops. */
+  close(): Promise<void>;
+}
+
 /** The object an event is about. */
 export interface Regarding {
   apiVersion: string;
@@ -34,6 +62,11 @@ export interface EventRecorderOptions {
   onError?(err: unknown): void;
   /** Times the aggregation window and stamps the Events; default the system clock. */
   clock?: Clock;
+  /**
+   * Also hands every event to this forwarder (Flux's notification-controller,
+   * `--events-addr`). The recorder's `flush` and `close` flush and close it.
+   */
+  forwarder?: EventForwarder;
 }
 
 /** Longest message written; the API (events.k8s.io) rejects longer notes. */
@@ -70,6 +103,7 @@ export class EventRecorder {
   readonly #maxTracked: number;
   readonly #onError: ((err: unknown) => void) | undefined;
   readonly #clock: Clock;
+  readonly #forwarder: EventForwarder | undefined;
   readonly #tracked = new Map<string, Tracked>();
   readonly #inFlight = new Set<Promise<void>>();
   /** Writes are serialised per event so a count update never overtakes the create. */
@@ -85,26 +119,37 @@ export class EventRecorder {
     this.#maxTracked = options.maxTracked ?? 4096;
     this.#onError = options.onError;
     this.#clock = options.clock ?? systemClock;
+    this.#forwarder = options.forwarder;
   }
 
   /** Records a Normal event (see `record`). */
-  normal(regarding: KubeObject | Regarding, reason: string, message: string): void {
-    this.record(regarding, "Normal", reason, message);
+  normal(regarding: KubeObject | Regarding, reason: string, message: string, metadata?: EventMetadata): void {
+    this.record(regarding, "Normal", reason, message, metadata);
   }
 
   /** Records a Warning event (see `record`). */
-  warning(regarding: KubeObject | Regarding, reason: string, message: string): void {
-    this.record(regarding, "Warning", reason, message);
+  warning(regarding: KubeObject | Regarding, reason: string, message: string, metadata?: EventMetadata): void {
+    this.record(regarding, "Warning", reason, message, metadata);
   }
 
   /**
    * Records an event about `regarding`; returns at once (the write happens in
    * the background, failures go to `onError`). `message` must not carry
-   * secret data; it is cut to {@link MAX_EVENT_MESSAGE} characters.
+   * secret data; it is cut to {@link MAX_EVENT_MESSAGE} characters in the
+   * Kubernetes Event. `metadata` (for example `{ revision }`) goes only to the
+   * forwarder, with the full message.
    */
-  record(regarding: KubeObject | Regarding, type: EventType, reason: string, message: string): void {
+  record(regarding: KubeObject | Regarding, type: EventType, reason: string, message: string, metadata?: EventMetadata): void {
     if (this.#closed) return;
     const ref = toRegarding(regarding);
+    if (this.#forwarder) {
+      const annotations = "metadata" in regarding && regarding.metadata && typeof regarding.metadata === "object" ? (regarding as KubeObject).metadata.annotations : undefined;
+      try {
+        this.#forwarder.forward({ involvedObject: ref, type, reason, message, ...(metadata ? { metadata } : {}), ...(annotations ? { annotations } : {}) });
+      } catch (err) {
+        this.#onError?.(err);
+      }
+    }
     const note = truncate(message, MAX_EVENT_MESSAGE);
     const key = [ref.apiVersion, ref.kind, ref.namespace ?? "", ref.name, ref.uid ?? "", type, reason, note].join("\u0000");
     const now = this.#clock.now();
@@ -149,8 +194,20 @@ export class EventRecorder {
     );
   }
 
-  /** Writes every pending count update now and waits for all writes. */
+  /** Writes every pending count update now and waits for all writes (and for the forwarder to deliver or give up). */
   async flush(): Promise<void> {
+    await this.#flushKube();
+    await this.#forwarder?.flush();
+  }
+
+  /** Flushes, then ignores further events (and closes the forwarder: its last tries are made then). */
+  async close(): Promise<void> {
+    await this.#flushKube();
+    this.#closed = true;
+    await this.#forwarder?.close();
+  }
+
+  async #flushKube(): Promise<void> {
     for (const tracked of this.#tracked.values()) {
       if (!tracked.timer) continue;
       tracked.timer.cancel();
@@ -161,12 +218,6 @@ export class EventRecorder {
       if (tracked.unwritten > 0) this.#writeCount(key, tracked);
     }
     while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
-  }
-
-  /** Flushes, then ignores further events. */
-  async close(): Promise<void> {
-    await this.flush();
-    this.#closed = true;
   }
 
   #writeCount(key: string, tracked: Tracked): void {
