@@ -39,6 +39,14 @@ LOCAL_KMS_LDFLAGS="-X main.version=${LOCAL_KMS_VERSION} -X main.sourceHash=${LOC
 SEAWEEDFS_COMMIT="7506e5f91cd6"
 SEAWEEDFS_LDFLAGS="-X github.com/seaweedfs/seaweedfs/weed/util/version.COMMIT=${SEAWEEDFS_COMMIT}"
 
+# notification-controller (tools/notification-controller) is Flux's, built from
+# its released module for the Flux-events test (test/support/notification-controller.ts).
+# Its main package sits at its module root and its go.mod has replace
+# directives, so it cannot be `go install`ed: the wrapper module names it as a
+# tool and carries the replace that matters. It has no version flag; its build
+# information names the module version (`@buildinfo` below).
+NOTIFICATION_CONTROLLER_VERSION="v1.9.3"
+
 # name | tools/ module | package | cache key | version command | expected in its output | extra ldflags
 TOOLS=(
   "etcd|etcd|./cmd/etcd|v3.6.16|--version|etcd Version: 3.6.|"
@@ -53,6 +61,7 @@ TOOLS=(
   "age-keygen|sops|filippo.io/age/cmd/age-keygen|v1.3.1|--version|v1.3.|"
   "local-kms|local-kms|.|${LOCAL_KMS_KEY}|--version|local-kms ${LOCAL_KMS_VERSION} (wrapper ${LOCAL_KMS_KEY})|${LOCAL_KMS_LDFLAGS}"
   "weed|seaweedfs|github.com/seaweedfs/seaweedfs/weed|4.53-${SEAWEEDFS_COMMIT}|version|4.53 ${SEAWEEDFS_COMMIT}|${SEAWEEDFS_LDFLAGS}"
+  "notification-controller|notification-controller|github.com/fluxcd/notification-controller|${NOTIFICATION_CONTROLLER_VERSION}|@buildinfo|mod github.com/fluxcd/notification-controller ${NOTIFICATION_CONTROLLER_VERSION} |"
 )
 
 log() { printf '[tools] %s\n' "$*" >&2; }
@@ -60,8 +69,14 @@ log() { printf '[tools] %s\n' "$*" >&2; }
 # matches BINARY "VERSION ARGS" EXPECTED: the binary reports the pinned version.
 matches() {
   local out
-  # shellcheck disable=SC2086
-  out="$("$1" $2 2>&1 | head -3)" || return 1
+  if [[ "$2" == "@buildinfo" ]]; then
+    # No version flag (running it would start it): the module versions Go
+    # recorded in the binary, whitespace folded to single spaces.
+    out="$(go version -m "$1" 2>/dev/null | tr -s ' \t' '  ')" || return 1
+  else
+    # shellcheck disable=SC2086
+    out="$("$1" $2 2>&1 | head -3)" || return 1
+  fi
   [[ "$out" == *"$3"* ]]
 }
 
