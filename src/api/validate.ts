@@ -5,12 +5,16 @@
  * references the schema cannot check: `version.*.stage` and
  * `migrations[].stage` must name a stage.
  *
- * Not checked here: semver syntax of versions and migration ranges, cron
- * syntax and time zone names (their owners in src/gating check them).
+ * Cron syntax, time zone names and the semver of migrations come from
+ * their owners in src/gating (one implementation for the controller, the
+ * CLI and the admission webhook). `version.value` is not checked here: an
+ * invalid one is the run's `InvalidVersion` (CONTRACT reasons).
  */
 import { InvalidDurationError, parseDuration } from "./duration.js";
 import { ACTION_OPERATIONS, API_VERSION, STAGESET_KIND } from "./types.js";
 import { DATA_BEARING_KINDS, Rules } from "./rules.js";
+import { migrationIssues } from "../gating/migrations.js";
+import { windowIssues } from "../gating/windows.js";
 import { stageSetSpecSchema } from "./schema.js";
 import { childPath, isPlainObject, validateAgainstSchema, type ValidationIssue } from "./validate-schema.js";
 
@@ -83,6 +87,10 @@ function checkSpecRules(spec: Record<string, unknown>, path: string): Validation
 
   const windowsPath = childPath(path, "updateWindows");
   for (const [i, window] of objectsOf(spec.updateWindows)) issues.push(...checkUpdateWindow(window, childPath(windowsPath, i)));
+  // Cron, time zones and semver have one implementation each, shared with the controller and the webhook.
+  const reported = new Set(issues.map((i) => i.field));
+  issues.push(...windowIssues(spec.updateWindows, windowsPath).filter((i) => !reported.has(i.field)));
+  issues.push(...migrationIssues(spec, path));
   return issues;
 }
 

@@ -58,7 +58,14 @@ export function stageSetDetail(stageSet: StageSet): string {
   if (generation !== undefined && status.observedGeneration !== generation) {
     fields.push(["Observed", `generation ${status.observedGeneration ?? "none"} of ${generation} (the controller has not caught up with the spec yet)`]);
   }
-  if (status.pendingMigrations?.length) fields.push(["Migrations", `pending ${status.pendingMigrations.join(", ")}`]);
+  const migrations = [
+    status.pendingMigrations?.length ? `pending ${status.pendingMigrations.join(", ")}` : "",
+    status.executedMigrations?.length ? `executed ${status.executedMigrations.join(", ")}` : "",
+  ].filter(Boolean);
+  if (migrations.length > 0) fields.push(["Migrations", migrations.join("; ")]);
+  const held = Object.entries(status.pendingUpdate?.revisions ?? {});
+  if (held.length > 0) fields.push(["Held", held.map(([source, revision]) => `${source} at ${revision}`).join(", ")]);
+  if (status.lastHandledUpdateOverride) fields.push(["Update-now", `last honoured ${status.lastHandledUpdateOverride}`]);
   if (status.lastHandledReconcileAt) fields.push(["Last request", status.lastHandledReconcileAt]);
   if (status.lastRollback?.message) fields.push(["Rolled back", `${status.lastRollback.at ?? ""}: ${status.lastRollback.message}`]);
   const parked = Object.entries(status.parkedRevisions ?? {});

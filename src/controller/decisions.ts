@@ -184,10 +184,8 @@ export function unsupportedFields(spec: StageSet["spec"], supported: { actions?:
   const fields: string[] = [];
   if (spec.decryption && !supported.decryption) fields.push("spec.decryption (SOPS decryption)");
   if (spec.decryption && spec.decryption.provider !== "sops") fields.push(`spec.decryption.provider (${JSON.stringify(spec.decryption.provider)}: only sops)`);
-  if (spec.version) fields.push("spec.version (versioned migrations)");
-  if ((spec.migrations ?? []).length > 0) fields.push("spec.migrations");
   if (spec.rollbackOnFailure && !supported.rollback) fields.push("spec.rollbackOnFailure");
-  if ((spec.updateWindows ?? []).length > 0) fields.push("spec.updateWindows");
+  if (!supported.actions && (spec.migrations ?? []).length > 0) fields.push("spec.migrations (their actions need an action executor)");
   for (const [i, stage] of supported.actions ? [] : (spec.stages ?? []).entries()) {
     for (const list of ["pre", "post", "onFailure"] as const) {
       if ((stage.actions?.[list] ?? []).length > 0) fields.push(`spec.stages[${i}].actions.${list}`);

@@ -1,5 +1,10 @@
 import { readFile } from "node:fs/promises";
-import type { Action, SnapshotEntry, SourceRef, Stage, StageSet, StageSetStatus, StageStatus } from "../api/types.js";
+import type { Action, Migration, SnapshotEntry, SourceRef, Stage, StageSet, StageSetStatus, StageStatus } from "../api/types.js";
+import { compileWindows, updateGate, type CompiledWindow, type UpdateGate } from "../gating/windows.js";
+import { readArtifactFile, resolveVersion } from "../gating/version.js";
+import { DowngradeRequiresMigrationError, planMigrations } from "../gating/migrations.js";
+import { runMigrations } from "./migration-run.js";
+import { describeRevisions, isNewHold, newRevisions, pinnedStages, updateOverride } from "./update-hold.js";
 import type { RollbackStore } from "../rollback/store.js";
 import { displayUrl } from "../source/artifact.js";
 import type { ArtifactLease } from "../source/artifact-cache.js";
@@ -7,7 +12,7 @@ import { fetchArtifact } from "../source/fetch.js";
 import { isParked, newSnapshots, restorePlan, revisionsToPark, snapshotsOf } from "./rollback.js";
 import { ActionLedger } from "../actions/ledger.js";
 import type { ActionFailedError, ActionHooks } from "../actions/runner.js";
-import type { ActionExecutor, ActionList, RenderedSource } from "../actions/types.js";
+import type { ActionEnv, ActionExecutor, ActionList, RenderedSource } from "../actions/types.js";
 import { decryptionFor, type StageDecryption } from "../build/decrypt.js";
 import { buildStage } from "../build/index.js";
 import type { KmsProvider } from "../sops/types.js";
@@ -43,6 +48,7 @@ import {
   isStageSteady,
   isSteadyState,
   jittered,
+  MAX_REQUEUE_MS,
   reconcileStageRequest,
   succeededMessage,
   supersededBy,
@@ -109,7 +115,8 @@ export class StageSetReconciler {
   constructor(deps: ReconcilerDeps) {
     this.#deps = deps;
     this.#sources = new CachedSourceReader(deps.caches.sources, deps.client);
-    this.#now = deps.now ?? (() => new Date());
+    const clock = deps.clock;
+    this.#now = deps.now ?? (clock ? () => new Date(clock.now()) : () => new Date());
     this.#jitter = deps.jitter ?? ((ms) => jittered(ms));
     // Newer input cancels a wait under way: the StageSet's own changes, and any source's.
     deps.caches.stageSets.addHandlers({ onUpdate: (_old, obj) => this.#active.poke(keyOf(obj)) });
@@ -150,13 +157,14 @@ export class StageSetReconciler {
     // Until the intervals are known (they may be the problem), a failure is retried at the default.
     let intervals: Intervals = { next: options.defaultIntervalMs, retry: options.defaultIntervalMs };
 
-    const finish = async (outcome: Outcome & { inStage?: boolean }, requeueAfterMs: number | undefined): Promise<ProcessResult> => {
+    const finish = async (outcome: Outcome & { inStage?: boolean }, requeueAfterMs: number | undefined, requeue: { exact?: boolean } = {}): Promise<ProcessResult> => {
       const before = findCondition(original.status?.conditions, "Ready");
       status.observedGeneration = generation;
       status.conditions = applyOutcome(status.conditions ?? [], outcome, generation, options.runbookBaseUrl, this.#now);
       await writer.write(status);
       this.#recordOutcome(original, outcome, before?.reason, before?.message);
-      return requeueAfterMs === undefined ? undefined : { requeueAfterMs: this.#jitter(requeueAfterMs) };
+      if (requeueAfterMs === undefined) return undefined;
+      return { requeueAfterMs: requeue.exact ? Math.min(MAX_REQUEUE_MS, Math.max(1, Math.round(requeueAfterMs))) : this.#jitter(requeueAfterMs) };
     };
 
     let tenant: Awaited<ReturnType<typeof tenantClient>> | undefined;
@@ -194,7 +202,6 @@ export class StageSetReconciler {
 
       // 5. Resolve every stage's source up front: a rollout starts only when all are available.
       const resolved = await this.#resolveAll(stageSet);
-      status.lastAttemptedRevisions = Object.fromEntries(resolved.map((r) => [r.key, r.artifact.revision]));
       // A revision that failed and was rolled back is not retried until something changes.
       const attempted = new Map(resolved.map((r) => [r.key, r.artifact.revision]));
       if (isParked(original.status, generation, attempted, forcedOnce(original))) {
@@ -204,10 +211,26 @@ export class StageSetReconciler {
         const reason = (ready?.reason ?? Reasons.RolledBack) as Reason;
         return await finish({ ready: "False", reason, message: stripRunbook(ready?.message ?? "", reason, options.runbookBaseUrl) }, intervals.next);
       }
-      run = this.#active.begin(keyOf(original), this.#supersedeCheck(original, resolved));
+      const windows = compileWindows(stageSet.spec.updateWindows);
+      const override = updateOverride(original);
+      run = this.#active.begin(keyOf(original), this.#supersedeCheck(original, resolved, windows, override));
       tenant = await tenantClient(client, stageSet);
 
-      // 6. The stages, in order; stage N+1 starts only once stage N is Ready.
+      // 6. Update windows: a closed window holds revisions not approved yet; `update-now` lets them through once.
+      if (override !== undefined) status.lastHandledUpdateOverride = override;
+      const fresh = newRevisions(stageSet, original.status, resolved);
+      if (Object.keys(fresh).length > 0 && override === undefined) {
+        const gate = updateGate(windows, this.#now().getTime());
+        if (!gate.allowed) {
+          const held = { original, stageSet, status, writer, log, signal, waitSignal: AbortSignal.any([signal, run.signal]), resolved, changes };
+          const outcome = await this.#holdUpdate(held, fresh, gate, tenant.client);
+          return await finish(outcome.outcome, outcome.requeueAfterMs ?? intervals.next, { exact: outcome.requeueAfterMs !== undefined });
+        }
+      }
+      delete status.pendingUpdate;
+      status.lastAttemptedRevisions = Object.fromEntries(resolved.map((r) => [r.key, r.artifact.revision]));
+
+      // 7. The stages, in order; stage N+1 starts only once stage N is Ready.
       const stageRequest = reconcileStageRequest(original);
       if (stageRequest) status.lastHandledReconcileStage = stageRequest.handled;
       steadyState = !stageRequest && isSteadyState(original, resolved.map((r) => r.artifact.revision));
@@ -227,13 +250,16 @@ export class StageSetReconciler {
         clearLedgerOf: stageRequest?.stage,
         currentIndex: 0,
       };
+      // The version to deploy and the migrations crossing to it: refused before anything is applied when invalid.
+      const migrations = stageSet.spec.version ? await this.#planVersion(state, tenant.client) : undefined;
       for (const [index, stage] of stageSet.spec.stages.entries()) {
         signal.throwIfAborted();
         state.currentIndex = index;
+        if (migrations) await this.#migrate(state, index, stage, tenant.client, migrations.run);
         await this.#stage(state, index, stage, resolved[index]!, tenant.client, stageStatuses[index]!);
       }
 
-      // 7. Stages removed from the spec: their objects go, last stage first.
+      // 8. Stages removed from the spec: their objects go, last stage first.
       await this.#pruneRemovedStages(stageSet, tenant.client, log, changes);
 
       status.lastAppliedRevisions = Object.fromEntries(resolved.map((r) => [r.key, r.artifact.revision]));
@@ -241,6 +267,11 @@ export class StageSetReconciler {
       const snapshots = snapshotsOf(stageSet, resolved);
       status.lastAppliedSnapshot = snapshots;
       delete status.parkedRevisions;
+      if (migrations) {
+        // The deployed version moves only after a fully successful run.
+        status.version = migrations.target;
+        delete status.pendingMigrations;
+      }
       await this.#storeSnapshots(original, newSnapshots(original.status?.lastAppliedSnapshot, snapshots), log);
       this.#reportChanges(original, changes, log, undefined);
       return await finish({ ready: "True", reason: Reasons.Succeeded, message: succeededMessage(stageSet.spec.stages.length, resolved) }, intervals.next);
@@ -284,7 +315,7 @@ export class StageSetReconciler {
    * StageSet's generation or reconcile request moved, or a source it
    * resolved (through the watch cache) now carries another revision.
    */
-  #supersedeCheck(original: StageSet, resolved: readonly ResolvedSource[]): () => string | undefined {
+  #supersedeCheck(original: StageSet, resolved: readonly ResolvedSource[], windows: readonly CompiledWindow[], override: string | undefined): () => string | undefined {
     const revisions = new Map(resolved.map((r) => [r.key, r.artifact.revision]));
     const artifactOf = new Map(resolved.map((r) => [r.key, r.artifactFrom]));
     const input = {
@@ -293,8 +324,11 @@ export class StageSetReconciler {
       revisions,
     };
     const { stageSets, sources } = this.#deps.caches;
+    // While a window is closed a newer revision would only be held: the run under way finishes what it pinned (CONTRACT "Decisions").
+    const held = () => windows.length > 0 && override === undefined && !updateGate(windows, this.#now().getTime()).allowed;
     return () =>
       supersededBy(input, stageSets.get(namespaceOf(original), nameOf(original)), (key) => {
+        if (held()) return undefined;
         const from = artifactOf.get(key);
         if (!from) return undefined;
         const obj = sources.get(from.kind)?.get(from.namespace ?? "", from.name);
@@ -399,7 +433,6 @@ export class StageSetReconciler {
    * there is nothing to go back to (a first rollout).
    */
   async #rollBack(run: RunState, failure: StageSetError, tenant: KubeClient): Promise<Outcome | undefined> {
-    const { artifacts, rollbackStore: store } = this.#deps;
     const plan = restorePlan(run.stageSet, run.original.status?.lastAppliedSnapshot, run.resolved, run.currentIndex);
     run.log.info({ restore: plan.map((p) => `${p.snapshot.stage}: ${p.failedRevision} -> ${p.snapshot.revision}`) }, plan.length ? "rolling back" : "nothing to roll back to (no snapshot differs)");
     if (plan.length === 0) return undefined;
@@ -408,28 +441,12 @@ export class StageSetReconciler {
     for (const step of plan) {
       const stage = run.stageSet.spec.stages[step.index]!;
       const artifact = { url: step.snapshot.url, digest: step.snapshot.digest, revision: step.snapshot.revision };
-      const owner = { namespace: namespaceOf(run.stageSet), stageSet: nameOf(run.stageSet), stage: stage.name };
-      const tried: string[] = [];
-      let lease: ArtifactLease | undefined;
-      try {
-        lease = await artifacts.acquire(artifact, run.signal);
-      } catch (err) {
-        tried.push(`its producer no longer serves it at ${displayUrl(artifact.url)} (${errorMessage(err)})`);
-      }
-      if (!lease && !store) tried.push("no rollback store is configured (--rollback-store-path or --rollback-store-s3-endpoint)");
-      if (!lease && store) {
-        try {
-          const tarball = await store.get(owner, artifact.digest);
-          if (tarball) lease = await artifacts.acquireFromBytes(artifact, tarball);
-          else tried.push(`the ${store.kind} rollback store (${store.description}) holds no verified copy of ${artifact.digest}`);
-        } catch (err) {
-          tried.push(`the ${store.kind} rollback store (${store.description}) failed: ${errorMessage(err)}`);
-        }
-      }
-      if (!lease) {
-        problems.push(`stage "${stage.name}" cannot go back to ${step.snapshot.revision}: ${tried.join("; ")}`);
+      const acquired = await this.#acquireSnapshot(run.stageSet, stage, step.snapshot, run.signal);
+      if ("problem" in acquired) {
+        problems.push(`stage "${stage.name}" cannot go back to ${step.snapshot.revision}: ${acquired.problem}`);
         continue;
       }
+      const lease = acquired.lease;
       try {
         const source = { ...run.resolved[step.index]!, artifact };
         await this.#stage(run, step.index, stage, source, tenant, run.status.stages![step.index]!, { restore: true });
@@ -450,6 +467,181 @@ export class StageSetReconciler {
     const message = `rolled back ${restored.join(", ")}; ${why}`;
     run.status.lastRollback = { at: this.#now().toISOString(), message };
     return { ready: "False", reason: Reasons.RolledBack, message };
+  }
+
+  /**
+   * A stage's snapshot artifact, leased: from its producer if it still serves
+   * that digest, else from the rollback store. Returns the lease, or the
+   * problem naming everything that was tried.
+   */
+  async #acquireSnapshot(stageSet: StageSet, stage: Stage, snapshot: SnapshotEntry, signal: AbortSignal): Promise<{ lease: ArtifactLease } | { problem: string }> {
+    const { artifacts, rollbackStore: store } = this.#deps;
+    const artifact = { url: snapshot.url, digest: snapshot.digest, revision: snapshot.revision };
+    const owner = { namespace: namespaceOf(stageSet), stageSet: nameOf(stageSet), stage: stage.name };
+    const tried: string[] = [];
+    try {
+      return { lease: await artifacts.acquire(artifact, signal) };
+    } catch (err) {
+      tried.push(`its producer no longer serves it at ${displayUrl(artifact.url)} (${errorMessage(err)})`);
+    }
+    if (!store) {
+      tried.push("no rollback store is configured (--rollback-store-path or --rollback-store-s3-endpoint)");
+      return { problem: tried.join("; ") };
+    }
+    try {
+      const tarball = await store.get(owner, artifact.digest);
+      if (tarball) return { lease: await artifacts.acquireFromBytes(artifact, tarball) };
+      tried.push(`the ${store.kind} rollback store (${store.description}) holds no verified copy of ${artifact.digest}`);
+    } catch (err) {
+      tried.push(`the ${store.kind} rollback store (${store.description}) failed: ${errorMessage(err)}`);
+    }
+    return { problem: tried.join("; ") };
+  }
+
+  /**
+   * A run whose new revisions a closed update window holds. With
+   * `windowScope: Updates` every stage that has a snapshot re-applies it
+   * (drift correction on the pinned state, no actions); with `All` nothing
+   * is applied. Records `status.pendingUpdate`, emits `UpdateDeferred` and
+   * counts `stageset_update_deferred_total` once per newly held revision set.
+   * Returns the UpdateDeferred outcome and the delay (ms) until the window
+   * opens, when known.
+   */
+  async #holdUpdate(
+    run: Omit<RunState, "steadyState" | "clearLedgerOf" | "currentIndex">,
+    held: Record<string, string>,
+    gate: UpdateGate,
+    tenant: KubeClient,
+  ): Promise<{ outcome: Outcome; requeueAfterMs: number | undefined }> {
+    const { original, stageSet, status, log } = run;
+    const now = this.#now().getTime();
+    const opens = gate.nextOpensAt === undefined ? undefined : new Date(gate.nextOpensAt).toISOString();
+    const isNew = isNewHold(original.status?.pendingUpdate, held);
+    status.pendingUpdate = { revisions: held, ...(opens ? { nextWindowOpens: opens } : {}) };
+    const what = describeRevisions(held);
+    const when = opens ? `it ships when the next window opens at ${opens}` : "no window opens within the search horizon; ship it with stagesetctl reconcile --update-now";
+    const notes: string[] = [];
+    if (stageSet.spec.windowScope === "All") {
+      notes.push("windowScope: All, so nothing is applied (drift correction paused)");
+    } else {
+      const stageStatuses = initialStageStatuses(stageSet.spec.stages, status.stages);
+      status.stages = stageStatuses;
+      const state: RunState = { ...run, steadyState: true, clearLedgerOf: undefined, currentIndex: 0 };
+      const pinned = pinnedStages(stageSet, original.status?.lastAppliedSnapshot);
+      for (const { index, snapshot } of pinned) {
+        const stage = stageSet.spec.stages[index]!;
+        const acquired = await this.#acquireSnapshot(stageSet, stage, snapshot, run.signal);
+        if ("problem" in acquired) {
+          notes.push(`drift correction paused from stage "${stage.name}": its pinned revision ${snapshot.revision} is unavailable (${acquired.problem})`);
+          this.#deps.events.warning(original, "PinnedRevisionUnavailable", notes.at(-1)!);
+          break;
+        }
+        try {
+          state.currentIndex = index;
+          const source = { ...run.resolved[index]!, artifact: { url: snapshot.url, digest: snapshot.digest, revision: snapshot.revision } };
+          await this.#stage(state, index, stage, source, tenant, stageStatuses[index]!, { restore: true });
+        } finally {
+          acquired.lease.release();
+        }
+      }
+      if (pinned.length < stageSet.spec.stages.length) {
+        notes.push(`stage "${stageSet.spec.stages[pinned.length]!.name}"${pinned.length + 1 < stageSet.spec.stages.length ? " and later stages" : ""} never applied, so held entirely`);
+      }
+    }
+    const message = `update held by ${gate.heldBy ?? "an update window"}: ${what} waits; ${when}${notes.length ? `; ${notes.join("; ")}` : ""}`;
+    if (isNew) {
+      log.info({ held, nextWindowOpens: opens }, "new revisions held by an update window");
+      this.#deps.events.normal(original, Reasons.UpdateDeferred, message);
+      this.#deps.metrics?.updateDeferredTotal.inc({ namespace: namespaceOf(stageSet), name: nameOf(stageSet) });
+    }
+    this.#reportChanges(original, run.changes, log, undefined);
+    const requeueAfterMs = gate.nextOpensAt === undefined ? undefined : gate.nextOpensAt - now + WINDOW_OPEN_GRACE_MS;
+    return { outcome: waiting(Reasons.UpdateDeferred, message), requeueAfterMs };
+  }
+
+  /**
+   * The version this rollout deploys (`spec.version`) and the migrations
+   * crossing from `status.version` to it. Writes `status.pendingMigrations`
+   * before anything runs. Throws InvalidVersionError (terminal) for a
+   * missing or unparseable version and DowngradeRequiresMigrationError
+   * (terminal) for a downgrade across a migration's `to`.
+   */
+  async #planVersion(run: RunState, tenant: KubeClient): Promise<{ target: string; run: Migration[] }> {
+    const { stageSet, status } = run;
+    const stageIndex = (name: string) => stageSet.spec.stages.findIndex((s) => s.name === name);
+    const resolvedVersion = await resolveVersion(stageSet.spec.version!, {
+      objectsOf: (stage) => {
+        const index = stageIndex(stage);
+        return fetchAndBuild({
+          artifacts: this.#deps.artifacts,
+          builds: this.#builds,
+          source: run.resolved[index]!,
+          stage: stageSet.spec.stages[index]!,
+          index,
+          stageSet,
+          varSource: kubeVarSource(tenant),
+          signal: run.signal,
+          ...this.#decryption(stageSet),
+        });
+      },
+      readArtifactFile: async (stage, path) => {
+        const lease = await this.#deps.artifacts.acquire(run.resolved[stageIndex(stage)]!.artifact, run.signal);
+        try {
+          return await readArtifactFile(lease.dir, path);
+        } finally {
+          lease.release();
+        }
+      },
+    });
+    const target = resolvedVersion.version;
+    const plan = planMigrations(stageSet.spec.migrations, status.version, target);
+    if (plan.kind === "blocked") throw new DowngradeRequiresMigrationError(plan.message);
+    if (plan.kind !== "upgrade") {
+      if (status.pendingMigrations?.length) delete status.pendingMigrations;
+      return { target, run: [] };
+    }
+    const planned = new Set(plan.run.map((m) => m.name));
+    // The ledger of this transition: a migration it holds is never run again.
+    status.executedMigrations = (status.executedMigrations ?? []).filter((name) => planned.has(name));
+    status.pendingMigrations = plan.run.map((m) => m.name).filter((name) => !status.executedMigrations!.includes(name));
+    if (JSON.stringify(status.pendingMigrations) !== JSON.stringify(run.original.status?.pendingMigrations ?? [])) await run.writer.write(status);
+    run.log.info({ from: status.version, to: target, origin: resolvedVersion.origin, pending: status.pendingMigrations }, "version transition");
+    return { target, run: plan.run };
+  }
+
+  /** Runs the planned migrations anchored at `stage` (before its pre actions), in ascending `to` order. */
+  async #migrate(run: RunState, index: number, stage: Stage, tenant: KubeClient, planned: readonly Migration[]): Promise<void> {
+    const here = planned.filter((m) => m.stage === stage.name);
+    if (here.length === 0) return;
+    const { events, metrics } = this.#deps;
+    const labels = (m: Migration, result: string) => ({ namespace: namespaceOf(run.stageSet), name: nameOf(run.stageSet), migration: m.name, result });
+    await runMigrations(
+      {
+        stageSet: run.stageSet,
+        status: run.status,
+        persist: async () => void (await run.writer.write(run.status)),
+        env: this.#actionEnv(run, index, stage, run.resolved[index]!.artifact.revision, tenant),
+        executorFor: this.#executorFor(),
+        started: (m) => {
+          events.normal(run.original, "MigrationStarted", `migration "${m.name}" (to ${m.to}) started before stage "${stage.name}"`);
+          const stageStatus = run.status.stages?.[index];
+          if (stageStatus) stageStatus.message = `running migration "${m.name}"`;
+        },
+        completed: (m, seconds) => {
+          events.normal(run.original, "MigrationCompleted", `migration "${m.name}" (to ${m.to}) completed in ${seconds.toFixed(1)}s`);
+          metrics?.migrationTotal.inc(labels(m, "success"));
+        },
+        failed: (m) => metrics?.migrationTotal.inc(labels(m, "failure")),
+      },
+      here,
+    );
+  }
+
+  /** The executor factory; a StageSet with actions or migrations is refused earlier when there is none. */
+  #executorFor(): (action: Action) => ActionExecutor {
+    const executorFor = this.#deps.executorFor;
+    if (!executorFor) throw new InvalidSpecError("actions are not supported by this controller instance");
+    return executorFor;
   }
 
   /**
@@ -514,21 +706,26 @@ export class StageSetReconciler {
     };
     return {
       ledger,
-      env: {
-        stageSet: run.stageSet,
-        stage,
-        stageIndex: index,
-        revision: source.artifact.revision,
-        tenant,
-        render: (sourceRef, path, signal) => this.#renderActionSource(run, index, stage, tenant, sourceRef, path, signal),
-        allowedHosts: this.#deps.options.allowedActionHosts ?? [],
-        clock: this.#deps.clock ?? systemClock,
-        signal: run.waitSignal,
-        log: run.log.child({ stage: stage.name }),
-      },
-      executorFor: this.#deps.executorFor!,
+      env: this.#actionEnv(run, index, stage, source.artifact.revision, tenant),
+      executorFor: this.#executorFor(),
       hooks,
       onFailureActionFailed: (failure: ActionFailedError) => events.warning(run.original, "OnFailureAction", failure.message),
+    };
+  }
+
+  /** What every action of a stage runs with (list and timeout are added per action). */
+  #actionEnv(run: RunState, index: number, stage: Stage, revision: string, tenant: KubeClient): Omit<ActionEnv, "list" | "timeoutMs"> {
+    return {
+      stageSet: run.stageSet,
+      stage,
+      stageIndex: index,
+      revision,
+      tenant,
+      render: (sourceRef, path, signal) => this.#renderActionSource(run, index, stage, tenant, sourceRef, path, signal),
+      allowedHosts: this.#deps.options.allowedActionHosts ?? [],
+      clock: this.#deps.clock ?? systemClock,
+      signal: run.waitSignal,
+      log: run.log.child({ stage: stage.name }),
     };
   }
 
@@ -718,6 +915,8 @@ export class StageSetReconciler {
     this.#deps.metrics?.reconcileTotal.inc({ namespace: namespaceOf(stageSet), name: nameOf(stageSet), reason: outcome.reason });
     const message = outcome.message;
     if (outcome.reason === previousReason && previousMessage?.startsWith(message)) return;
+    // Emitted by the hold itself, once per held revision set (its message changes as the window's end approaches).
+    if (outcome.reason === Reasons.UpdateDeferred) return;
     if (outcome.reason === Reasons.Succeeded) this.#deps.events.normal(stageSet, "Succeeded", message);
     else if (outcome.reason === Reasons.Suspended || WAITING_REASONS.has(outcome.reason)) this.#deps.events.normal(stageSet, outcome.reason, message);
     else this.#deps.events.warning(stageSet, outcome.inStage ? "StageFailed" : outcome.reason, message);
@@ -733,6 +932,9 @@ function stripRunbook(message: string, reason: Reason, runbookBaseUrl: string): 
 function hasActions(stage: Stage): boolean {
   return (["pre", "post", "onFailure"] as const).some((list) => (stage.actions?.[list] ?? []).length > 0);
 }
+
+/** A held run is requeued this long after its window opens, so the opening instant itself is inside the window. */
+const WINDOW_OPEN_GRACE_MS = 1_000;
 
 /** How soon a superseded run starts again (the watch event has usually queued it already). */
 const SUPERSEDED_REQUEUE_MS = 1_000;

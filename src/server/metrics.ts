@@ -21,6 +21,7 @@ export class Metrics {
   readonly stageReady: Gauge<"namespace" | "stageset" | "stage">;
   readonly actionTotal: Counter<"namespace" | "name" | "stage" | "list" | "result">;
   readonly actionDuration: Histogram<"namespace" | "name" | "stage" | "list">;
+  readonly migrationTotal: Counter<"namespace" | "name" | "migration" | "result">;
   readonly runtimeReconcileTotal: Counter<"controller" | "result">;
   readonly runtimeReconcileErrors: Counter<"controller">;
   readonly runtimeReconcileTime: Histogram<"controller">;
@@ -49,6 +50,12 @@ export class Metrics {
       help: "Duration of action attempts.",
       labelNames: ["namespace", "name", "stage", "list"],
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
+      registers,
+    });
+    this.migrationTotal = new Counter({
+      name: "stageset_migration_total",
+      help: "Versioned migrations run, by result (success, failure).",
+      labelNames: ["namespace", "name", "migration", "result"],
       registers,
     });
     this.runtimeReconcileTime = new Histogram({

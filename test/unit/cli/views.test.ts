@@ -60,6 +60,24 @@ test("the detail shows the Ready message and each stage's phase, revision and ac
   assert.match(detail, /app\s+Verifying\s+v1\s+-\s+-\s+waiting for Deployment apps\/web/);
 });
 
+test("the detail lists pending and executed migrations, held revisions and the last update-now", () => {
+  const detail = stageSetDetail(
+    stageSet("web", "apps", {
+      observedGeneration: 2,
+      conditions: [ready("False", "UpdateDeferred", "update held")],
+      version: "1.0.0",
+      pendingMigrations: ["to-2-0"],
+      executedMigrations: ["to-1-5"],
+      pendingUpdate: { revisions: { "apps/web": "main@sha1:0002" }, nextWindowOpens: "2026-12-01T08:00:00Z" },
+      lastHandledUpdateOverride: "2026-11-30T10:00:00Z",
+    }),
+  );
+  assert.match(detail, /Migrations:\s+pending to-2-0; executed to-1-5/);
+  assert.match(detail, /Held:\s+apps\/web at main@sha1:0002/);
+  assert.match(detail, /Pending:\s+held until 2026-12-01T08:00:00Z/);
+  assert.match(detail, /Update-now:\s+last honoured 2026-11-30T10:00:00Z/);
+});
+
 test("actions already in the ledger for the revision are not listed again", () => {
   const stage: Stage = {
     name: "application",

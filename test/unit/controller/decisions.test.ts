@@ -157,15 +157,18 @@ describe("unsupportedFields (fail closed)", () => {
     const spec = stageSet("a", ["x", "y"], {
       decryption: { provider: "sops" },
       updateWindows: [{ type: "Deny", from: "2026-01-01T00:00:00Z", to: "2026-01-02T00:00:00Z" }],
+      version: { value: "1.0.0" },
+      migrations: [{ name: "m", to: "1.0.0", stage: "x", actions: [{ name: "w", wait: { duration: "1s" } }] }],
       rollbackOnFailure: true,
     }).spec;
     spec.stages[1]!.actions = { pre: [{ name: "gate", wait: { duration: "1s" } }], post: [] };
     assert.deepEqual(unsupportedFields(spec), [
       "spec.decryption (SOPS decryption)",
       "spec.rollbackOnFailure",
-      "spec.updateWindows",
+      "spec.migrations (their actions need an action executor)",
       "spec.stages[1].actions.pre",
     ]);
+    assert.deepEqual(unsupportedFields(spec, { actions: true, decryption: true, rollback: true }), [], "windows and versions are always honoured");
     assert.match(unsupportedMessage(spec) ?? "", /nothing was applied rather than ignoring them; remove these fields/);
   });
 });
