@@ -238,7 +238,8 @@ describe("Flux events through the real notification-controller", () => {
         },
         { description: "notification-controller routing StageSet events through both Alerts", timeoutMs: 60_000, intervalMs: 0 },
       );
-      delivered.length = 0;
+      // Late deliveries of earlier probes may still arrive: only the recorder's events count below.
+      const ours = () => delivered.filter((d) => d.event.reportingController === "stageset-controller");
 
       const { recorder, forwarder } = newRecorder();
       const shop = stageSet("shop");
@@ -247,12 +248,12 @@ describe("Flux events through the real notification-controller", () => {
       recorder.warning(stageSet("other"), "StageFailed", 'stage "web" failed', { revision: "v1.2.3" });
       await recorder.flush();
       assert.deepEqual(forwarder.stats(), { delivered: 3, duplicates: 0, failed: 0, dropped: 0, retries: 0 });
-      await waitFor(() => delivered.length >= 4, { description: "4 notifications at the Provider", timeoutMs: 30_000 });
+      await waitFor(() => ours().length >= 4, { description: "4 notifications at the Provider", timeoutMs: 30_000 });
       await new Promise((resolve) => setTimeout(resolve, 500)); // and no more
-      const seen = delivered.map((d) => `${d.path} ${d.event.involvedObject.name} ${d.event.reason} ${d.event.severity}`).sort();
+      const seen = ours().map((d) => `${d.path} ${d.event.involvedObject.name} ${d.event.reason} ${d.event.severity}`).sort();
       assert.deepEqual(seen, ["/all other StageFailed error", "/all shop StageFailed error", "/all shop Succeeded info", "/errors shop StageFailed error"]);
 
-      const succeeded = delivered.find((d) => d.event.reason === "Succeeded")!;
+      const succeeded = ours().find((d) => d.event.reason === "Succeeded")!;
       assert.equal(succeeded.headers["gotk-component"], "stageset-controller");
       assert.deepEqual(succeeded.event, {
         involvedObject: { apiVersion: "stages.metio.wtf/v1", kind: "StageSet", namespace, name: "shop", uid: shop.metadata.uid, resourceVersion: "42" },
@@ -268,12 +269,11 @@ describe("Flux events through the real notification-controller", () => {
       assert.match(succeeded.event.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 
       // The same event again (object, message, revision) inside --rate-limit-interval: 429, not dispatched.
-      delivered.length = 0;
       recorder.normal(shop, "Succeeded", "all 3 stages Ready", { revision: "main@sha1:2222" });
       await recorder.close();
       assert.equal(forwarder.stats().duplicates, 1);
       await new Promise((resolve) => setTimeout(resolve, 500));
-      assert.equal(delivered.length, 0);
+      assert.equal(ours().length, 4, "the duplicate was not dispatched");
     } finally {
       await restoreAlertCrd();
     }
