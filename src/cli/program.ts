@@ -7,6 +7,7 @@ import type { CommandContext } from "./commands/context.js";
 import { runDiff, type DiffFlags } from "./commands/diff.js";
 import { runGet, type GetFlags } from "./commands/get.js";
 import { DEFAULT_WAIT_TIMEOUT, runReconcile, type ReconcileFlags } from "./commands/reconcile.js";
+import { runWindows, type WindowsFlags } from "./commands/windows.js";
 import { Connection, type ConnectionFlags } from "./connection.js";
 import { ExitCode, InvalidManifestFileError, UsageError } from "./errors.js";
 import type { CliIo } from "./io.js";
@@ -130,6 +131,19 @@ function buildProgram(
         runReconcile(ctx, name!, flags),
       ),
     );
+
+  root
+    .command("windows")
+    .summary("show when a rollout may ship: update windows now and the next openings")
+    .description(
+      "Evaluate the StageSet's spec.updateWindows: whether a new revision may roll out now and, if not, which window holds it and until when; the held revisions of status.pendingUpdate; and the next openings, in each window's time zone and yours. With -f FILE it needs no cluster.",
+    )
+    .argument("[NAME]", "the StageSet in the cluster (or use -f)")
+    .option("-f, --filename <file>", "a StageSet manifest instead of NAME (- reads standard input)")
+    .option("--next <count>", "how many openings to list (default 5)")
+    .option("--now <time>", "plan from this instant instead of the current time (RFC 3339, e.g. 2026-12-24T09:00:00+01:00)")
+    .option("--time-zone <zone>", "your IANA time zone for the calendar (default: TZ, else the system's)")
+    .action(action<WindowsFlags>({ next: "5" }, runWindows));
   return root;
 }
 
