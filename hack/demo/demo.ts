@@ -61,6 +61,8 @@ async function main(): Promise<void> {
     "127.0.0.1:0",
     "--metrics-bind-address",
     "127.0.0.1:0",
+    "--gate-bind-address",
+    "127.0.0.1:0",
     "--log-encoding",
     "console",
     "--allowed-action-hosts",

@@ -4,6 +4,7 @@ import type { ControllerConfig } from "../config/flags.js";
 import { KubeClient } from "../kube/client.js";
 import { EventRecorder } from "../kube/events.js";
 import { FluxEventForwarder } from "../kube/flux-events.js";
+import { startGateServer } from "../server/gate.js";
 import { Metrics, serveMetrics } from "../server/metrics.js";
 import { startProbeServer, type ProbeServer } from "../server/probes.js";
 import { ArtifactCache } from "../source/artifact-cache.js";
@@ -24,6 +25,8 @@ export interface ControllerHandle {
   metrics: Metrics;
   probes: ProbeServer;
   metricsPort: number | undefined;
+  /** The gate endpoint's port, when `--gate-bind-address` is not empty. */
+  gatePort: number | undefined;
   client: KubeClient;
   stop(): Promise<void>;
 }
@@ -131,6 +134,8 @@ export async function startController(options: StartOptions): Promise<Controller
     readyChecks: { "informers-synced": () => manager.synced() },
   });
   const served = await serveMetrics(metrics, config.metricsBindAddress);
+  // Read-only, from the watch cache: every replica answers, leader or not.
+  const gate = config.gateBindAddress ? await startGateServer({ bindAddress: config.gateBindAddress, lookup: (namespace, name) => manager.caches.stageSets.get(namespace, name) }) : undefined;
   await manager.start();
   log.info(
     {
@@ -138,6 +143,7 @@ export async function startController(options: StartOptions): Promise<Controller
       leaderElect: config.leaderElect,
       healthProbePort: probes.port,
       metricsPort: served?.port,
+      gatePort: gate?.port,
     },
     "controller started",
   );
@@ -148,11 +154,12 @@ export async function startController(options: StartOptions): Promise<Controller
       await manager.stop();
       await events.close();
       await probes.close();
+      await gate?.close();
       if (served) await new Promise<void>((resolve) => served.server.close(() => resolve()));
       await artifacts.close();
       client.close();
     })());
-  return { manager, events, metrics, probes, metricsPort: served?.port, client, stop };
+  return { manager, events, metrics, probes, metricsPort: served?.port, gatePort: gate?.port, client, stop };
 }
 
 /** Where the leader-election Lease lives: flag, $POD_NAMESPACE, the pod's own namespace, else default. */

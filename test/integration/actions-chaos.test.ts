@@ -110,6 +110,8 @@ test(`the controller binary SIGKILLed ${KILLS} times during multi-action rollout
         "127.0.0.1:0",
         "--metrics-bind-address",
         "0",
+        "--gate-bind-address",
+        "127.0.0.1:0",
         "--allowed-action-hosts",
         `127.0.0.1:${hooks.port}`,
         "--kubeconfig",

@@ -50,6 +50,8 @@ for (const via of ["KUBECONFIG", "--kubeconfig"] as const) {
       `127.0.0.1:${port}`,
       "--metrics-bind-address",
       `127.0.0.1:${metricsPort}`,
+      "--gate-bind-address",
+      "127.0.0.1:0",
       "--log-encoding",
       "json",
       ...(via === "--kubeconfig" ? ["--kubeconfig", cluster.kubeconfigPath] : []),

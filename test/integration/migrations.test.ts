@@ -85,6 +85,8 @@ describe("versioned migrations", { concurrency: true }, () => {
           "127.0.0.1:0",
           "--metrics-bind-address",
           "0",
+          "--gate-bind-address",
+          "127.0.0.1:0",
           "--allowed-action-hosts",
           `127.0.0.1:${hooks.port}`,
           "--kubeconfig",

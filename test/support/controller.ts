@@ -27,6 +27,8 @@ export async function startTestController(
     "127.0.0.1:0",
     "--metrics-bind-address",
     "0",
+    "--gate-bind-address",
+    "127.0.0.1:0",
     "--default-interval",
     "1m",
     ...flags,
