@@ -31,7 +31,7 @@ import type { InventoryMode } from "../config/flags.js";
 import { errorMessage, InvalidSpecError, Reasons, StageSetError, WAITING_REASONS, type Reason } from "../errors.js";
 import { KubeApiError } from "../kube/errors.js";
 import type { KubeClient } from "../kube/client.js";
-import type { EventRecorder } from "../kube/events.js";
+import type { EventMetadata, EventRecorder } from "../kube/events.js";
 import type { ProcessResult } from "../kube/workqueue.js";
 import type { Metrics } from "../server/metrics.js";
 import type { ArtifactCache } from "../source/artifact-cache.js";
@@ -162,7 +162,7 @@ export class StageSetReconciler {
       status.observedGeneration = generation;
       status.conditions = applyOutcome(status.conditions ?? [], outcome, generation, options.runbookBaseUrl, this.#now);
       await writer.write(status);
-      this.#recordOutcome(original, outcome, before?.reason, before?.message);
+      this.#recordOutcome(original, outcome, before?.reason, before?.message, revisionMetadata(status.lastAttemptedRevisions));
       if (requeueAfterMs === undefined) return undefined;
       return { requeueAfterMs: requeue.exact ? Math.min(MAX_REQUEUE_MS, Math.max(1, Math.round(requeueAfterMs))) : this.#jitter(requeueAfterMs) };
     };
@@ -551,7 +551,7 @@ export class StageSetReconciler {
     const message = `update held by ${gate.heldBy ?? "an update window"}: ${what} waits; ${when}${notes.length ? `; ${notes.join("; ")}` : ""}`;
     if (isNew) {
       log.info({ held, nextWindowOpens: opens }, "new revisions held by an update window");
-      this.#deps.events.normal(original, Reasons.UpdateDeferred, message);
+      this.#deps.events.normal(original, Reasons.UpdateDeferred, message, revisionMetadata(held));
       this.#deps.metrics?.updateDeferredTotal.inc({ namespace: namespaceOf(stageSet), name: nameOf(stageSet) });
     }
     this.#reportChanges(original, run.changes, log, undefined);
@@ -911,15 +911,21 @@ export class StageSetReconciler {
    * stage (the message names the stage and the cause); the Ready reason for
    * failures outside one and for waiting.
    */
-  #recordOutcome(stageSet: StageSet, outcome: Outcome & { inStage?: boolean }, previousReason: string | undefined, previousMessage: string | undefined): void {
+  #recordOutcome(
+    stageSet: StageSet,
+    outcome: Outcome & { inStage?: boolean },
+    previousReason: string | undefined,
+    previousMessage: string | undefined,
+    metadata: EventMetadata | undefined,
+  ): void {
     this.#deps.metrics?.reconcileTotal.inc({ namespace: namespaceOf(stageSet), name: nameOf(stageSet), reason: outcome.reason });
     const message = outcome.message;
     if (outcome.reason === previousReason && previousMessage?.startsWith(message)) return;
     // Emitted by the hold itself, once per held revision set (its message changes as the window's end approaches).
     if (outcome.reason === Reasons.UpdateDeferred) return;
-    if (outcome.reason === Reasons.Succeeded) this.#deps.events.normal(stageSet, "Succeeded", message);
-    else if (outcome.reason === Reasons.Suspended || WAITING_REASONS.has(outcome.reason)) this.#deps.events.normal(stageSet, outcome.reason, message);
-    else this.#deps.events.warning(stageSet, outcome.inStage ? "StageFailed" : outcome.reason, message);
+    if (outcome.reason === Reasons.Succeeded) this.#deps.events.normal(stageSet, "Succeeded", message, metadata);
+    else if (outcome.reason === Reasons.Suspended || WAITING_REASONS.has(outcome.reason)) this.#deps.events.normal(stageSet, outcome.reason, message, metadata);
+    else this.#deps.events.warning(stageSet, outcome.inStage ? "StageFailed" : outcome.reason, message, metadata);
   }
 }
 
@@ -931,6 +937,18 @@ function stripRunbook(message: string, reason: Reason, runbookBaseUrl: string): 
 
 function hasActions(stage: Stage): boolean {
   return (["pre", "post", "onFailure"] as const).some((list) => (stage.actions?.[list] ?? []).length > 0);
+}
+
+/**
+ * Flux's `revision` event metadata (what notification-controller hands to
+ * Providers): the single revision when every source is at one, else
+ * `<namespace>/<source>@<revision>` pairs; undefined when nothing is known.
+ */
+function revisionMetadata(revisions: Record<string, string> | undefined): EventMetadata | undefined {
+  const entries = Object.entries(revisions ?? {});
+  if (entries.length === 0) return undefined;
+  const distinct = new Set(entries.map(([, revision]) => revision));
+  return { revision: distinct.size === 1 ? entries[0]![1] : entries.map(([key, revision]) => `${key}@${revision}`).join(", ") };
 }
 
 /** A held run is requeued this long after its window opens, so the opening instant itself is inside the window. */
