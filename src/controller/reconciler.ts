@@ -594,7 +594,7 @@ export class StageSetReconciler {
       },
     });
     const target = resolvedVersion.version;
-    const plan = planMigrations(stageSet.spec.migrations, status.version, target);
+    const plan = planMigrations(stageSet.spec.migrations, status.version, target, status.executedMigrations ?? []);
     if (plan.kind === "blocked") throw new DowngradeRequiresMigrationError(plan.message);
     if (plan.kind !== "upgrade") {
       if (status.pendingMigrations?.length) delete status.pendingMigrations;
