@@ -75,9 +75,9 @@ export function startSelfSigned(options: SelfSignedOptions): SelfSignedProvision
   function serve(next: CertSecretData): void {
     if (servedPem === next.serving.certPem) return;
     options.serve(next.serving);
-    servedPem = next.serving.certPem;
-    servedNotAfter = validityOf(parseCertificate(next.serving.certPem)).notAfter;
     const cert = parseCertificate(next.serving.certPem);
+    servedPem = next.serving.certPem;
+    servedNotAfter = validityOf(cert).notAfter;
     log.info({ serial: cert.serialNumber, notAfter: cert.validTo, secret: `${ref.namespace}/${ref.name}` }, "webhook serving a new certificate");
   }
 
