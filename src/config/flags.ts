@@ -16,6 +16,8 @@ export interface ControllerConfig {
   leaderElectionLeaseDurationMs: number;
   leaderElectionRenewDeadlineMs: number;
   leaderElectionRetryPeriodMs: number;
+  /** Give the Lease up on a graceful shutdown (controller-runtime's LeaderElectionReleaseOnCancel); default false, as documented. */
+  leaderElectionReleaseOnCancel: boolean;
   watchNamespaces: string[];
   concurrent: number;
   defaultIntervalMs: number;
@@ -152,6 +154,12 @@ export function buildControllerCommand(): Command {
     .addOption(new Option("--leader-election-lease-duration <d>", "how long a lease is valid without renewal").default(15_000, "15s").argParser(durationArg("--leader-election-lease-duration")))
     .addOption(new Option("--leader-election-renew-deadline <d>", "how long the leader keeps trying to renew before it stops reconciling").default(10_000, "10s").argParser(durationArg("--leader-election-renew-deadline")))
     .addOption(new Option("--leader-election-retry-period <d>", "how often candidates try to acquire or renew").default(2_000, "2s").argParser(durationArg("--leader-election-retry-period")))
+    .addOption(
+      new Option("--leader-election-release-on-cancel [bool]", "release the Lease on a graceful shutdown so another replica takes over at once (default: keep it until it expires)")
+        .default(false)
+        .preset(true)
+        .argParser(boolArg("--leader-election-release-on-cancel")),
+    )
     .addOption(new Option("--watch-namespaces <list>", "comma-separated namespaces to watch; empty watches the whole cluster (falls back to $STAGESET_WATCH_NAMESPACES)").argParser(listArg))
     .addOption(new Option("--concurrent <n>", "StageSets reconciled at the same time").default(4).argParser(positiveIntArg("--concurrent")))
     .addOption(new Option("--default-interval <d>", "reconcile cadence for StageSets without spec.interval").default(600_000, "10m").argParser(durationArg("--default-interval")))
@@ -182,7 +190,7 @@ export function buildControllerCommand(): Command {
     .addOption(new Option("--webhook-service-name <name>", `webhook Service, for cert SANs ${LATER}`).default("stageset-controller-webhook"))
     .addOption(new Option("--webhook-service-namespace <ns>", `webhook Service namespace ${LATER}`).default(""))
     .addOption(new Option("--webhook-validating-config-name <name>", `ValidatingWebhookConfiguration whose caBundle is patched ${LATER}`).default(""))
-    .addOption(new Option("--gate-bind-address <addr>", `read-only stage gate endpoint; empty disables ${LATER}`).default(":8082").argParser(bindAddressArg("--gate-bind-address", true)))
+    .addOption(new Option("--gate-bind-address <addr>", "read-only stage gate endpoint (GET /gate/{namespace}/{stageset}/{stage}); empty disables").default(":8082").argParser(bindAddressArg("--gate-bind-address", true)))
     .addOption(new Option("--log-level <level>", "log verbosity").choices(["trace", "debug", "info", "warn", "error"]).default("info"))
     .addOption(new Option("--log-encoding <encoding>", "log format").choices(["json", "console"]).default("json"))
     .addOption(new Option("--zap-log-level <level>", "alias of --log-level, for controller-runtime compatibility").hideHelp())
@@ -266,6 +274,7 @@ export function parseControllerFlags(argv: string[], env: NodeJS.ProcessEnv = pr
     leaderElectionLeaseDurationMs: o.leaderElectionLeaseDuration,
     leaderElectionRenewDeadlineMs: o.leaderElectionRenewDeadline,
     leaderElectionRetryPeriodMs: o.leaderElectionRetryPeriod,
+    leaderElectionReleaseOnCancel: o.leaderElectionReleaseOnCancel,
     watchNamespaces,
     concurrent: o.concurrent,
     defaultIntervalMs: o.defaultInterval,

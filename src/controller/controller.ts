@@ -90,6 +90,7 @@ export async function startController(options: StartOptions): Promise<Controller
             leaseDurationMs: config.leaderElectionLeaseDurationMs,
             renewDeadlineMs: config.leaderElectionRenewDeadlineMs,
             retryPeriodMs: config.leaderElectionRetryPeriodMs,
+            releaseOnCancel: config.leaderElectionReleaseOnCancel,
             ...(options.identity ? { identity: options.identity } : {}),
           },
         }

@@ -34,6 +34,8 @@ export interface ManagerOptions {
     renewDeadlineMs: number;
     retryPeriodMs: number;
     identity?: string;
+    /** Release the Lease on stop (default false: the next leader waits for it to expire, as documented). */
+    releaseOnCancel?: boolean;
   };
   /** Periodic re-delivery of every StageSet, a safety net under requeue-after. */
   resyncPeriodMs?: number;
@@ -153,6 +155,7 @@ export class Manager {
       leaseDurationMs: le.leaseDurationMs,
       renewDeadlineMs: le.renewDeadlineMs,
       retryPeriodMs: le.retryPeriodMs,
+      ...(le.releaseOnCancel ? { releaseOnCancel: true } : {}),
       ...(this.#options.clock ? { clock: this.#options.clock } : {}),
       onStartedLeading: () => {
         this.#log.info({ identity: elector.identity }, "became leader; reconciling");

@@ -34,6 +34,8 @@ test("watch namespaces come from the flag, else STAGESET_WATCH_NAMESPACES", () =
 test("Go-style booleans: bare, =true and =false", () => {
   assert.equal(parseControllerFlags(["--leader-elect"], {}).leaderElect, true);
   assert.equal(parseControllerFlags(["--leader-elect=false"], {}).leaderElect, false);
+  assert.equal(parseControllerFlags([], {}).leaderElectionReleaseOnCancel, false, "the Lease is kept on shutdown by default (documented)");
+  assert.equal(parseControllerFlags(["--leader-election-release-on-cancel"], {}).leaderElectionReleaseOnCancel, true);
   assert.equal(parseControllerFlags(["--no-cross-namespace-refs"], {}).noCrossNamespaceRefs, true);
   assert.equal(parseControllerFlags(["--no-cross-namespace-refs=false"], {}).noCrossNamespaceRefs, false);
   assert.equal(parseControllerFlags(["--enable-webhook=false"], {}).webhook.enabled, false);
