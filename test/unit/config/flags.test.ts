@@ -85,5 +85,6 @@ test("--help lists every flag and marks those whose feature comes later", () => 
   for (const flag of ["--watch-namespaces", "--no-cross-namespace-refs", "--rollback-store-s3-sse", "--webhook-cert-mode", "--gate-bind-address", "--log-encoding"]) {
     assert.ok(result.stdout.includes(flag), `${flag} in --help`);
   }
-  assert.match(result.stdout, /--gate-bind-address[^\n]*\n?[^\n]*takes effect once the feature lands/);
+  assert.match(result.stdout, /--webhook-port[^\n]*\n?[^\n]*takes effect once the feature lands/);
+  assert.doesNotMatch(result.stdout, /--gate-bind-address[^\n]*\n?[^\n]*takes effect once the feature lands/, "the gate is served");
 });
