@@ -63,6 +63,7 @@ async function main(): Promise<void> {
     "127.0.0.1:0",
     "--gate-bind-address",
     "127.0.0.1:0",
+    "--enable-webhook=false",
     "--log-encoding",
     "console",
     "--allowed-action-hosts",

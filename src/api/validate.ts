@@ -45,6 +45,7 @@ export function validateStageSet(obj: unknown): ValidationIssue[] {
     // A field the schema already refused (a malformed duration, say) is reported once.
     const reported = new Set(issues.map((i) => i.field));
     issues.push(...checkSpecRules(obj.spec, "spec").filter((i) => !reported.has(i.field)));
+    if (isPlainObject(metadata)) issues.push(...checkSelfDependency(obj.spec.dependsOn, metadata));
   }
   return issues;
 }
@@ -91,6 +92,18 @@ function checkSpecRules(spec: Record<string, unknown>, path: string): Validation
   const reported = new Set(issues.map((i) => i.field));
   issues.push(...windowIssues(spec.updateWindows, windowsPath).filter((i) => !reported.has(i.field)));
   issues.push(...migrationIssues(spec, path));
+  return issues;
+}
+
+/** A StageSet that depends on itself would wait forever (DependencyNotReady on its own Ready). */
+function checkSelfDependency(dependsOn: unknown, metadata: Record<string, unknown>): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  for (const [i, dep] of objectsOf(dependsOn)) {
+    const sameNamespace = dep.namespace === undefined || dep.namespace === "" || dep.namespace === metadata.namespace;
+    if (dep.name === metadata.name && sameNamespace) {
+      issues.push({ field: `spec.dependsOn[${i}]`, message: `a StageSet cannot depend on itself (${JSON.stringify(dep.name)}); name another StageSet or remove the entry` });
+    }
+  }
   return issues;
 }
 

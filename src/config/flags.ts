@@ -76,8 +76,6 @@ export class FlagError extends Error {
   }
 }
 
-const LATER = "(accepted; takes effect once the feature lands — see docs/configuration.md)";
-
 function durationArg(flag: string) {
   return (value: string): number => {
     try {
@@ -182,14 +180,14 @@ export function buildControllerCommand(): Command {
     .addOption(new Option("--rollback-store-s3-anonymous [bool]", "skip S3 request signing").default(false).preset(true).argParser(boolArg("--rollback-store-s3-anonymous")))
     .addOption(new Option("--rollback-store-s3-sse <mode>", "S3 server-side encryption").choices(["none", "s3", "kms"]).default("s3"))
     .addOption(new Option("--rollback-store-s3-sse-kms-key <id>", "KMS key for --rollback-store-s3-sse=kms").default(""))
-    .addOption(new Option("--enable-webhook [bool]", `run the validating admission webhook ${LATER}`).default(true).preset(true).argParser(boolArg("--enable-webhook")))
-    .addOption(new Option("--webhook-cert-mode <mode>", `webhook TLS provisioning ${LATER}`).choices(["cert-manager", "self-signed"]).default("cert-manager"))
-    .addOption(new Option("--webhook-cert-dir <dir>", `directory with tls.crt and tls.key ${LATER}`).default("/tmp/k8s-webhook-server/serving-certs"))
-    .addOption(new Option("--webhook-port <port>", `webhook server port ${LATER}`).default(9443).argParser(positiveIntArg("--webhook-port")))
-    .addOption(new Option("--webhook-cert-validity <d>", `self-signed cert validity, rotated at a third ${LATER}`).default(8760 * 3_600_000, "8760h").argParser(durationArg("--webhook-cert-validity")))
-    .addOption(new Option("--webhook-service-name <name>", `webhook Service, for cert SANs ${LATER}`).default("stageset-controller-webhook"))
-    .addOption(new Option("--webhook-service-namespace <ns>", `webhook Service namespace ${LATER}`).default(""))
-    .addOption(new Option("--webhook-validating-config-name <name>", `ValidatingWebhookConfiguration whose caBundle is patched ${LATER}`).default(""))
+    .addOption(new Option("--enable-webhook [bool]", "run the validating admission webhook").default(true).preset(true).argParser(boolArg("--enable-webhook")))
+    .addOption(new Option("--webhook-cert-mode <mode>", "webhook TLS provisioning").choices(["cert-manager", "self-signed"]).default("cert-manager"))
+    .addOption(new Option("--webhook-cert-dir <dir>", "directory with tls.crt and tls.key").default("/tmp/k8s-webhook-server/serving-certs"))
+    .addOption(new Option("--webhook-port <port>", "webhook server port").default(9443).argParser(positiveIntArg("--webhook-port")))
+    .addOption(new Option("--webhook-cert-validity <d>", "self-signed cert validity, rotated at a third").default(8760 * 3_600_000, "8760h").argParser(durationArg("--webhook-cert-validity")))
+    .addOption(new Option("--webhook-service-name <name>", "webhook Service, for cert SANs").default("stageset-controller-webhook"))
+    .addOption(new Option("--webhook-service-namespace <ns>", "webhook Service namespace").default(""))
+    .addOption(new Option("--webhook-validating-config-name <name>", "ValidatingWebhookConfiguration whose caBundle is patched").default(""))
     .addOption(new Option("--gate-bind-address <addr>", "read-only stage gate endpoint (GET /gate/{namespace}/{stageset}/{stage}); empty disables").default(":8082").argParser(bindAddressArg("--gate-bind-address", true)))
     .addOption(new Option("--log-level <level>", "log verbosity").choices(["trace", "debug", "info", "warn", "error"]).default("info"))
     .addOption(new Option("--log-encoding <encoding>", "log format").choices(["json", "console"]).default("json"))

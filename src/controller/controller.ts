@@ -5,6 +5,7 @@ import { KubeClient } from "../kube/client.js";
 import { EventRecorder } from "../kube/events.js";
 import { FluxEventForwarder } from "../kube/flux-events.js";
 import { startGateServer } from "../server/gate.js";
+import { startWebhook } from "../webhook/index.js";
 import { Metrics, serveMetrics } from "../server/metrics.js";
 import { startProbeServer, type ProbeServer } from "../server/probes.js";
 import { ArtifactCache } from "../source/artifact-cache.js";
@@ -27,6 +28,8 @@ export interface ControllerHandle {
   metricsPort: number | undefined;
   /** The gate endpoint's port, when `--gate-bind-address` is not empty. */
   gatePort: number | undefined;
+  /** The admission webhook's port, when `--enable-webhook`. */
+  webhookPort: number | undefined;
   client: KubeClient;
   stop(): Promise<void>;
 }
@@ -45,6 +48,8 @@ export interface StartOptions {
    * system clock. Tests pass a FakeClock to drive lease expiry.
    */
   clock?: Clock;
+  /** Extra SANs for a self-signed webhook certificate (tests call it on 127.0.0.1). */
+  webhookExtraSans?: string[];
 }
 
 /**
@@ -134,6 +139,19 @@ export async function startController(options: StartOptions): Promise<Controller
     bindAddress: config.healthProbeBindAddress,
     readyChecks: { "informers-synced": () => manager.synced() },
   });
+  // Admission is served by every replica, leader or not; /readyz waits for its certificate.
+  const webhook = config.webhook.enabled
+    ? await startWebhook({
+        config: config.webhook,
+        client,
+        namespace: config.webhook.serviceNamespace || controllerNamespace(config),
+        log: log.child({ component: "webhook" }),
+        metrics,
+        ...(options.webhookExtraSans ? { extraSans: options.webhookExtraSans } : {}),
+        ...(options.clock ? { clock: options.clock } : {}),
+      })
+    : undefined;
+  if (webhook) probes.addReadyCheck("webhook", () => webhook.ready());
   const served = await serveMetrics(metrics, config.metricsBindAddress);
   // Read-only, from the watch cache: every replica answers, leader or not.
   const gate = config.gateBindAddress ? await startGateServer({ bindAddress: config.gateBindAddress, lookup: (namespace, name) => manager.caches.stageSets.get(namespace, name) }) : undefined;
@@ -145,6 +163,7 @@ export async function startController(options: StartOptions): Promise<Controller
       healthProbePort: probes.port,
       metricsPort: served?.port,
       gatePort: gate?.port,
+      webhookPort: webhook?.port,
     },
     "controller started",
   );
@@ -156,11 +175,12 @@ export async function startController(options: StartOptions): Promise<Controller
       await events.close();
       await probes.close();
       await gate?.close();
+      await webhook?.close();
       if (served) await new Promise<void>((resolve) => served.server.close(() => resolve()));
       await artifacts.close();
       client.close();
     })());
-  return { manager, events, metrics, probes, metricsPort: served?.port, gatePort: gate?.port, client, stop };
+  return { manager, events, metrics, probes, metricsPort: served?.port, gatePort: gate?.port, webhookPort: webhook?.port, client, stop };
 }
 
 /** Where the leader-election Lease lives: flag, $POD_NAMESPACE, the pod's own namespace, else default. */

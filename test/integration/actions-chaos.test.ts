@@ -112,6 +112,7 @@ test(`the controller binary SIGKILLed ${KILLS} times during multi-action rollout
         "0",
         "--gate-bind-address",
         "127.0.0.1:0",
+        "--enable-webhook=false",
         "--allowed-action-hosts",
         `127.0.0.1:${hooks.port}`,
         "--kubeconfig",

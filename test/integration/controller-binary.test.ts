@@ -52,6 +52,7 @@ for (const via of ["KUBECONFIG", "--kubeconfig"] as const) {
       `127.0.0.1:${metricsPort}`,
       "--gate-bind-address",
       "127.0.0.1:0",
+      "--enable-webhook=false",
       "--log-encoding",
       "json",
       ...(via === "--kubeconfig" ? ["--kubeconfig", cluster.kubeconfigPath] : []),

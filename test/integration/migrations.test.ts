@@ -87,6 +87,7 @@ describe("versioned migrations", { concurrency: true }, () => {
           "0",
           "--gate-bind-address",
           "127.0.0.1:0",
+          "--enable-webhook=false",
           "--allowed-action-hosts",
           `127.0.0.1:${hooks.port}`,
           "--kubeconfig",

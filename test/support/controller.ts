@@ -29,6 +29,7 @@ export async function startTestController(
     "0",
     "--gate-bind-address",
     "127.0.0.1:0",
+    "--enable-webhook=false",
     "--default-interval",
     "1m",
     ...flags,

@@ -35,6 +35,26 @@ describe("validateStageSet", () => {
     assert.deepEqual(validateStageSet(minimal), []);
   });
 
+  describe("rules the schema cannot check", () => {
+    test("a StageSet that depends on itself is refused; one in another namespace with the same name is not", () => {
+      const self = issuesOf((s) => (s.spec.dependsOn = [{ name: s.metadata.name! }]));
+      assertSingleIssue(self, "spec.dependsOn[0]", /cannot depend on itself/);
+      assert.deepEqual(
+        issuesOf((s) => (s.spec.dependsOn = [{ name: s.metadata.name!, namespace: "elsewhere" }])),
+        [],
+      );
+    });
+
+    test("cron, time zone and migration semver problems name their fields", () => {
+      const issues = issuesOf((s) => {
+        s.spec.updateWindows = [{ type: "Deny", schedule: "0 0 9 * * MON", duration: "1h", timeZone: "Mars/Olympus" }];
+        s.spec.migrations![0]!.to = "2.x";
+      });
+      const fields = issues.map((i) => i.field).sort();
+      assert.deepEqual(fields, ["spec.migrations[0].to", "spec.updateWindows[0].schedule", "spec.updateWindows[0].timeZone"], JSON.stringify(issues));
+    });
+  });
+
   describe("manifest shape", () => {
     test("refuses something that is not an object", () => {
       assertSingleIssue(validateStageSet("stages: []"), "", /must be an object with apiVersion, kind, metadata and spec/);
