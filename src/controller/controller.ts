@@ -135,6 +135,7 @@ export async function startController(options: StartOptions): Promise<Controller
     },
   });
 
+  metrics.observeProcess({ inFlightSeconds: () => manager.inFlightSeconds(), isLeader: () => manager.isLeader() }, config.concurrent);
   const probes = await startProbeServer({
     bindAddress: config.healthProbeBindAddress,
     readyChecks: { "informers-synced": () => manager.synced() },

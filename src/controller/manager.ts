@@ -124,6 +124,11 @@ export class Manager {
     return true;
   }
 
+  /** Seconds each reconcile under way has been running (empty while not leading). */
+  inFlightSeconds(): number[] {
+    return this.#queue?.inFlightSeconds() ?? [];
+  }
+
   isLeader(): boolean {
     return this.#elector ? this.#elector.isLeader() : this.#queue !== undefined;
   }

@@ -278,6 +278,8 @@ export class StageSetReconciler {
     } catch (err) {
       if (signal.aborted) throw err;
       const failure = asStageSetError(err);
+      // Our panic: an exception that is neither a typed failure nor an API answer (a bug).
+      if (unexpected(err)) this.#deps.metrics?.runtimeReconcilePanics.inc({ controller: "stageset" });
       this.#reportChanges(original, changes, log, failure);
       const inStage = failedInStage.has(failure);
       // A superseded wait may surface as its own error or as an aborted request inside it.
@@ -302,7 +304,10 @@ export class StageSetReconciler {
         const rolledBack = await this.#rollBack(state, failure, tenant.client);
         if (rolledBack) return await finish(rolledBack, intervals.retry);
       }
-      if (failure.terminal) return await finish({ ...stalled(failure.reason, failure.message), inStage }, undefined);
+      if (failure.terminal) {
+        this.#deps.metrics?.runtimeTerminalReconcileErrors.inc({ controller: "stageset" });
+        return await finish({ ...stalled(failure.reason, failure.message), inStage }, undefined);
+      }
       return await finish({ ready: "False", reason: failure.reason, message: failure.message, inStage }, failure.requeueAfterMs ?? intervals.retry);
     } finally {
       run?.end();

@@ -55,7 +55,8 @@ export class WorkQueue {
   #head = 0;
   /** Keys that need processing: queued, or added again while processing. */
   readonly #dirty = new Set<string>();
-  readonly #processing = new Set<string>();
+  /** Keys a worker runs now, with the monotonic time (ms) it started. */
+  readonly #processing = new Map<string, number>();
   readonly #addedAt = new Map<string, number>();
   readonly #delayed = new Map<string, { at: number; timer: Timer }>();
   readonly #failures = new Map<string, number>();
@@ -138,6 +139,16 @@ export class WorkQueue {
     return this.#processing.has(key);
   }
 
+  /**
+   * How long (seconds) each key being processed has been running: what
+   * controller-runtime's `workqueue_unfinished_work_seconds` (their sum) and
+   * `workqueue_longest_running_processor_seconds` (their max) report.
+   */
+  inFlightSeconds(): number[] {
+    const now = this.#clock.monotonic();
+    return [...this.#processing.values()].map((started) => (now - started) / 1000);
+  }
+
   /** True once `shutDown` was called. */
   get shuttingDown(): boolean {
     return this.#shuttingDown;
@@ -216,7 +227,7 @@ export class WorkQueue {
       this.#head = 0;
     }
     this.#metrics.depth?.(this.length);
-    this.#processing.add(key);
+    this.#processing.set(key, this.#clock.monotonic());
     this.#dirty.delete(key);
     const addedAt = this.#addedAt.get(key);
     this.#addedAt.delete(key);

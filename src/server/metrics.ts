@@ -1,6 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { LEASE_NAME } from "../kube/leader-election.js";
 import type { WorkQueueMetrics } from "../kube/workqueue.js";
 import { listenOn } from "./listen.js";
 
@@ -26,7 +27,11 @@ export class Metrics {
   readonly runtimeReconcileErrors: Counter<"controller">;
   readonly runtimeReconcileTime: Histogram<"controller">;
   readonly runtimeActiveWorkers: Gauge<"controller">;
+  readonly runtimeReconcilePanics: Counter<"controller">;
+  readonly runtimeTerminalReconcileErrors: Counter<"controller">;
   readonly queueMetrics: WorkQueueMetrics;
+  /** What the scrape-time series read: the work queue's in-flight keys and leadership. */
+  #probes: { inFlightSeconds: () => number[]; isLeader: () => boolean } = { inFlightSeconds: () => [], isLeader: () => false };
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -66,19 +71,80 @@ export class Metrics {
       registers,
     });
     this.runtimeActiveWorkers = new Gauge({ name: "controller_runtime_active_workers", help: "Number of currently used workers per controller.", labelNames: ["controller"], registers });
+    this.runtimeReconcilePanics = new Counter({
+      name: "controller_runtime_reconcile_panics_total",
+      help: "Total number of reconciliation panics per controller (here: a reconcile that failed with an unexpected exception, a bug).",
+      labelNames: ["controller"],
+      registers,
+    });
+    this.runtimeTerminalReconcileErrors = new Counter({
+      name: "controller_runtime_terminal_reconcile_errors_total",
+      help: "Total number of terminal reconciliation errors per controller (the StageSet is Stalled until its input changes).",
+      labelNames: ["controller"],
+      registers,
+    });
+    for (const series of [this.runtimeReconcilePanics, this.runtimeTerminalReconcileErrors, this.runtimeReconcileErrors]) series.inc({ controller: CONTROLLER }, 0);
+    this.maxConcurrentReconciles = new Gauge({ name: "controller_runtime_max_concurrent_reconciles", help: "Maximum number of concurrent reconciles per controller.", labelNames: ["controller"], registers });
+    const probes = () => this.#probes;
+    new Gauge({
+      name: "leader_election_master_status",
+      help: "1 while this process holds the leader-election Lease (or runs without leader election), else 0.",
+      labelNames: ["name"],
+      registers,
+      collect() {
+        this.set({ name: LEASE_NAME }, probes().isLeader() ? 1 : 0);
+      },
+    });
 
-    const depth = new Gauge({ name: "workqueue_depth", help: "Current depth of workqueue.", labelNames: ["name"], registers });
-    const adds = new Counter({ name: "workqueue_adds_total", help: "Total number of adds handled by workqueue.", labelNames: ["name"], registers });
-    const retries = new Counter({ name: "workqueue_retries_total", help: "Total number of retries handled by workqueue.", labelNames: ["name"], registers });
-    const queueDuration = new Histogram({ name: "workqueue_queue_duration_seconds", help: "How long an item stays in workqueue before being requested.", labelNames: ["name"], buckets: [0.001, 0.01, 0.1, 1, 10, 60, 300], registers });
-    const workDuration = new Histogram({ name: "workqueue_work_duration_seconds", help: "How long processing an item from workqueue takes.", labelNames: ["name"], buckets: [0.001, 0.01, 0.1, 1, 10, 60, 300], registers });
+    // controller-runtime's workqueue series and label sets: name and controller (both the controller's name), depth also priority.
+    const labels = { name: CONTROLLER, controller: CONTROLLER };
+    const labelNames = ["name", "controller"] as const;
+    const depth = new Gauge({ name: "workqueue_depth", help: "Current depth of workqueue by workqueue and priority.", labelNames: [...labelNames, "priority"], registers });
+    const adds = new Counter({ name: "workqueue_adds_total", help: "Total number of adds handled by workqueue.", labelNames, registers });
+    const retries = new Counter({ name: "workqueue_retries_total", help: "Total number of retries handled by workqueue.", labelNames, registers });
+    const buckets = [1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1, 1, 10, 100, 1000];
+    const queueDuration = new Histogram({ name: "workqueue_queue_duration_seconds", help: "How long in seconds an item stays in workqueue before being requested.", labelNames, buckets, registers });
+    const workDuration = new Histogram({ name: "workqueue_work_duration_seconds", help: "How long in seconds processing an item from workqueue takes.", labelNames, buckets, registers });
+    new Gauge({
+      name: "workqueue_unfinished_work_seconds",
+      help: "How many seconds of work has been done that is in progress and hasn't been observed by work_duration. Large values indicate stuck threads.",
+      labelNames,
+      registers,
+      collect() {
+        this.set(labels, probes().inFlightSeconds().reduce((sum, s) => sum + s, 0));
+      },
+    });
+    new Gauge({
+      name: "workqueue_longest_running_processor_seconds",
+      help: "How many seconds has the longest running processor for workqueue been running.",
+      labelNames,
+      registers,
+      collect() {
+        this.set(labels, Math.max(0, ...probes().inFlightSeconds()));
+      },
+    });
+    depth.set({ ...labels, priority: "" }, 0);
+    adds.inc(labels, 0);
+    retries.inc(labels, 0);
     this.queueMetrics = {
-      depth: (n) => depth.set({ name: CONTROLLER }, n),
-      added: () => adds.inc({ name: CONTROLLER }),
-      retried: () => retries.inc({ name: CONTROLLER }),
-      queueDuration: (s) => queueDuration.observe({ name: CONTROLLER }, s),
-      workDuration: (s) => workDuration.observe({ name: CONTROLLER }, s),
+      depth: (n) => depth.set({ ...labels, priority: "" }, n),
+      added: () => adds.inc(labels),
+      retried: () => retries.inc(labels),
+      queueDuration: (s) => queueDuration.observe(labels, s),
+      workDuration: (s) => workDuration.observe(labels, s),
     };
+  }
+
+  readonly maxConcurrentReconciles: Gauge<"controller">;
+
+  /**
+   * Connects the scrape-time series to the running process: the work
+   * queue's in-flight keys (seconds each) and whether this process leads;
+   * `concurrency` is `--concurrent`.
+   */
+  observeProcess(probes: { inFlightSeconds: () => number[]; isLeader: () => boolean }, concurrency: number): void {
+    this.#probes = probes;
+    this.maxConcurrentReconciles.set({ controller: CONTROLLER }, concurrency);
   }
 
   observeReconcile(seconds: number, result: "success" | "error" | "requeue" | "requeue_after"): void {

@@ -76,7 +76,11 @@ for (const via of ["KUBECONFIG", "--kubeconfig"] as const) {
         { description: "stageset_reconcile_total for the StageSet", timeoutMs: 10_000 },
       );
       assert.match(metrics, /controller_runtime_reconcile_total\{controller="stageset",result="[a-z_]+"\} [1-9]/);
-      assert.match(metrics, /workqueue_adds_total\{name="stageset"\} [1-9]/);
+      assert.match(metrics, /workqueue_adds_total\{name="stageset",controller="stageset"\} [1-9]/);
+      assert.match(metrics, /workqueue_depth\{name="stageset",controller="stageset",priority=""\} 0/);
+      assert.match(metrics, /workqueue_longest_running_processor_seconds\{name="stageset",controller="stageset"\} /);
+      assert.match(metrics, /controller_runtime_max_concurrent_reconciles\{controller="stageset"\} 4/);
+      assert.match(metrics, /leader_election_master_status\{name="stageset-controller.stages.metio.wtf"\} 1/, "without leader election the process reconciles");
       const lines = stderr.trim().split("\n").filter(Boolean);
       assert.ok(lines.length > 0 && lines.every((l) => l.startsWith("{")), "logs are JSON lines by default");
 
