@@ -66,6 +66,8 @@ export interface WebhookConfig {
   serviceName: string;
   serviceNamespace: string;
   validatingConfigName: string;
+  /** Extra DNS names or IP addresses in the self-signed serving certificate (a webhook registered by URL rather than through its Service). */
+  extraSans?: string[];
 }
 
 /** A flag value the controller cannot run with. main() exits 2 on it. */
@@ -188,6 +190,9 @@ export function buildControllerCommand(): Command {
     .addOption(new Option("--webhook-service-name <name>", "webhook Service, for cert SANs").default("stageset-controller-webhook"))
     .addOption(new Option("--webhook-service-namespace <ns>", "webhook Service namespace").default(""))
     .addOption(new Option("--webhook-validating-config-name <name>", "ValidatingWebhookConfiguration whose caBundle is patched").default(""))
+    .addOption(
+      new Option("--webhook-cert-extra-sans <names>", "comma-separated extra DNS names or IP addresses for the self-signed certificate, for a webhook the API server reaches by URL").default(""),
+    )
     .addOption(new Option("--gate-bind-address <addr>", "read-only stage gate endpoint (GET /gate/{namespace}/{stageset}/{stage}); empty disables").default(":8082").argParser(bindAddressArg("--gate-bind-address", true)))
     .addOption(new Option("--log-level <level>", "log verbosity").choices(["trace", "debug", "info", "warn", "error"]).default("info"))
     .addOption(new Option("--log-encoding <encoding>", "log format").choices(["json", "console"]).default("json"))
@@ -308,6 +313,10 @@ export function parseControllerFlags(argv: string[], env: NodeJS.ProcessEnv = pr
       serviceName: o.webhookServiceName,
       serviceNamespace: o.webhookServiceNamespace,
       validatingConfigName: o.webhookValidatingConfigName,
+      extraSans: String(o.webhookCertExtraSans)
+        .split(",")
+        .map((name) => name.trim())
+        .filter(Boolean),
     },
     gateBindAddress: o.gateBindAddress,
     logLevel,

@@ -148,7 +148,7 @@ export async function startController(options: StartOptions): Promise<Controller
         namespace: config.webhook.serviceNamespace || controllerNamespace(config),
         log: log.child({ component: "webhook" }),
         metrics,
-        ...(options.webhookExtraSans ? { extraSans: options.webhookExtraSans } : {}),
+        extraSans: [...(config.webhook.extraSans ?? []), ...(options.webhookExtraSans ?? [])],
         ...(options.clock ? { clock: options.clock } : {}),
       })
     : undefined;
