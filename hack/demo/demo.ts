@@ -14,7 +14,7 @@ import { repoRoot } from "../../src/util/tools.js";
 import { ArtifactServer } from "../../test/support/artifact-server.js";
 import { startControlPlane } from "../../test/support/controlplane/controlplane.js";
 import { publishExternalArtifact } from "../../test/support/flux.js";
-import { demoArtifacts, demoStageSet, DEMO_NAMESPACE } from "./manifests.js";
+import { demoAppUpgrade, demoArtifacts, demoStageSet, DEMO_NAMESPACE } from "./manifests.js";
 
 const keep = process.argv.includes("--keep");
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -23,7 +23,8 @@ const step = (line: string) => say(`\n==> ${line}`);
 async function main(): Promise<void> {
   const started = Date.now();
   step("Starting a local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)");
-  const kubeconfigPath = join(repoRoot(), ".tools", "kubeconfig");
+  // Its own kubeconfig, so a demo never points `make cluster-up`'s kubeconfig at a cluster that is gone.
+  const kubeconfigPath = join(repoRoot(), ".tools", "demo.kubeconfig");
   mkdirSync(join(repoRoot(), ".tools"), { recursive: true });
   const controlPlane = await startControlPlane({ kubeconfigPath, log: (l) => say(`    ${l}`) });
   const stopAll: (() => Promise<unknown>)[] = [() => controlPlane.stop()];
@@ -83,12 +84,13 @@ async function main(): Promise<void> {
   const outcome = await followRollout(client);
   step(outcome === "ready" ? `Rolled out in ${((Date.now() - started) / 1000).toFixed(1)}s` : "The rollout did not finish; see the messages above");
   await printInventory(client);
+  if (outcome === "ready") await showWindowAndGate(client, server, controller.gatePort!);
 
   if (!keep) {
     say("\nNext: run `make demo DEMO_ARGS=--keep` to keep everything running and explore:");
-    say(`  KUBECONFIG=.tools/kubeconfig node dist/src/cli/main.js get -A`);
-    say(`  KUBECONFIG=.tools/kubeconfig node dist/src/cli/main.js get platform -n ${DEMO_NAMESPACE}`);
-    say(`  KUBECONFIG=.tools/kubeconfig node dist/src/cli/main.js diff platform -n ${DEMO_NAMESPACE}`);
+    say(`  KUBECONFIG=.tools/demo.kubeconfig node dist/src/cli/main.js get -A`);
+    say(`  KUBECONFIG=.tools/demo.kubeconfig node dist/src/cli/main.js get platform -n ${DEMO_NAMESPACE}`);
+    say(`  KUBECONFIG=.tools/demo.kubeconfig node dist/src/cli/main.js diff platform -n ${DEMO_NAMESPACE}`);
     say("Then read docs/architecture.md for how a reconcile flows.");
     await shutdown(stopAll, outcome === "ready" ? 0 : 1);
     return;
@@ -101,6 +103,55 @@ async function main(): Promise<void> {
   say(`  node dist/src/cli/main.js reconcile platform -n ${DEMO_NAMESPACE} --wait`);
   say("The controller corrects drift: edit a managed object and watch it come back.");
   await new Promise(() => {});
+}
+
+/**
+ * The gate and an update window: the gate says the app stage is Ready; a
+ * Deny window is added; a new app revision is held (the gate still answers
+ * for the pinned revision); `update-now` ships it.
+ */
+async function showWindowAndGate(client: KubeClient, server: ArtifactServer, gatePort: number): Promise<void> {
+  const ref = { apiVersion: "stages.metio.wtf/v1", kind: "StageSet", namespace: DEMO_NAMESPACE, name: "platform" };
+  const gate = async () => {
+    const url = `http://127.0.0.1:${gatePort}/gate/${DEMO_NAMESPACE}/platform/app`;
+    const plain = await fetch(url);
+    const json = (await (await fetch(url, { headers: { accept: "application/json" } })).json()) as { revision: string; message: string };
+    say(`    GET /gate/${DEMO_NAMESPACE}/platform/app -> ${plain.status} (${json.revision}: ${json.message})`);
+  };
+  step("Asking the gate endpoint, as Flagger or Argo Rollouts would");
+  await gate();
+
+  const from = new Date(Date.now() - 60_000).toISOString();
+  const to = new Date(Date.now() + 3_600_000).toISOString();
+  step(`Adding an update window: Deny from ${from} to ${to} (a change freeze)`);
+  await client.patch(ref, { spec: { updateWindows: [{ type: "Deny", from, to }] } }, "merge");
+  await waitUntil(client, (s) => s.status?.observedGeneration === s.metadata.generation);
+
+  const upgrade = demoAppUpgrade();
+  step(`Publishing ${upgrade.revision} (${upgrade.description}) during the freeze`);
+  await publishExternalArtifact(client, DEMO_NAMESPACE, upgrade.name, server.add(upgrade.name, upgrade.files, upgrade.revision));
+  const held = await waitUntil(client, (s) => s.status?.conditions?.find((c) => c.type === "Ready")?.reason === "UpdateDeferred");
+  say(`    Ready=False UpdateDeferred: ${held.status?.conditions?.find((c) => c.type === "Ready")?.message ?? ""}`);
+  say(`    status.pendingUpdate: ${JSON.stringify(held.status?.pendingUpdate)}`);
+  await gate();
+
+  step("Shipping it anyway: the stages.metio.wtf/update-now annotation (stagesetctl reconcile platform --update-now)");
+  const token = new Date().toISOString();
+  await client.patch(ref, { metadata: { annotations: { "stages.metio.wtf/update-now": token, "reconcile.fluxcd.io/requestedAt": token } } }, "merge");
+  const shipped = await waitUntil(client, (s) => s.status?.lastAppliedRevisions?.[`${DEMO_NAMESPACE}/app`] === upgrade.revision && s.status?.conditions?.find((c) => c.type === "Ready")?.status === "True");
+  say(`    ${upgrade.revision} rolled out; status.lastHandledUpdateOverride=${shipped.status?.lastHandledUpdateOverride ?? "-"}`);
+  await gate();
+}
+
+/** Polls the demo StageSet until `done` holds (at most two minutes). */
+async function waitUntil(client: KubeClient, done: (s: StageSet) => boolean): Promise<StageSet> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const s = await client.get<StageSet>({ apiVersion: "stages.metio.wtf/v1", kind: "StageSet", namespace: DEMO_NAMESPACE, name: "platform" });
+    if (s && done(s)) return s;
+    if (Date.now() > deadline) throw new Error("the demo StageSet did not reach the expected state within two minutes");
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }
 
 /** Prints every change of the StageSet's stage phases and Ready condition (from a watch) until it settles. */

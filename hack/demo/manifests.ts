@@ -80,6 +80,12 @@ spec:
   ];
 }
 
+/** The app artifact at a new revision: the image moves to 1.1.0. */
+export function demoAppUpgrade(): DemoArtifact {
+  const app = demoArtifacts().find((a) => a.name === "app")!;
+  return { ...app, revision: "app@v2", description: "the Deployment with image web:1.1.0", files: { "web.yaml": app.files["web.yaml"]!.replace("web:1.0.0", "web:1.1.0") } };
+}
+
 /** The StageSet of the demo; `hookUrl` receives the app stage's post action (a deploy notification). */
 export function demoStageSet(hookUrl: string): StageSet {
   return {
