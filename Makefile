@@ -7,7 +7,7 @@ SHELL := /usr/bin/env bash
 
 NODE_MODULES := node_modules/.package-lock.json
 
-.PHONY: help setup deps tools build generate lint typecheck test test-unit test-integration demo cluster-up cluster-down cluster-status bench clean
+.PHONY: help setup deps tools build generate lint typecheck test test-unit test-integration demo cluster-up cluster-down cluster-status bench clean chart image
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -59,6 +59,13 @@ cluster-status:
 
 bench: setup ## benchmarks against a peer, printed as ratios
 	npm run bench
+
+chart: build ## regenerate the chart's CRD templates (from config/crd) and its README (from values.yaml)
+	node dist/hack/chart/chart-crds.js
+	./hack/chart-docs.sh
+
+image: ## build the controller image with docker, podman, buildah or nerdctl (skipped when none is installed)
+	./hack/image.sh
 
 clean: ## remove build output (keeps the tool cache)
 	rm -rf dist .tools/bin

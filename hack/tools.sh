@@ -47,7 +47,16 @@ SEAWEEDFS_LDFLAGS="-X github.com/seaweedfs/seaweedfs/weed/util/version.COMMIT=${
 # information names the module version (`@buildinfo` below).
 NOTIFICATION_CONTROLLER_VERSION="v1.9.3"
 
-# name | tools/ module | package | cache key | version command | expected in its output | extra ldflags
+# helm (tools/helm) renders, lints and installs charts/stageset-controller in
+# the chart tests; helm-docs (tools/helm-docs) generates the chart's README from
+# its values; promtool (tools/prometheus) unit-tests the chart's alert rules.
+# promtool is built with `remove_all_sd`, Prometheus's own build tag that leaves
+# out the service-discovery plugins it does not need for rule tests.
+HELM_VERSION="v4.3.2"
+HELM_DOCS_VERSION="1.14.2"
+PROMETHEUS_VERSION="3.16.0" # module github.com/prometheus/prometheus v0.316.0
+
+# name | tools/ module | package | cache key | version command | expected in its output | extra ldflags | extra go build flags
 TOOLS=(
   "etcd|etcd|./cmd/etcd|v3.6.16|--version|etcd Version: 3.6.|"
   "kube-apiserver|kube|./cmd/kube-apiserver|${K8S_VERSION}-r2|--version|Kubernetes v1.36.|${K8S_LDFLAGS}"
@@ -62,6 +71,9 @@ TOOLS=(
   "local-kms|local-kms|.|${LOCAL_KMS_KEY}|--version|local-kms ${LOCAL_KMS_VERSION} (wrapper ${LOCAL_KMS_KEY})|${LOCAL_KMS_LDFLAGS}"
   "weed|seaweedfs|github.com/seaweedfs/seaweedfs/weed|4.53-${SEAWEEDFS_COMMIT}|version|4.53 ${SEAWEEDFS_COMMIT}|${SEAWEEDFS_LDFLAGS}"
   "notification-controller|notification-controller|github.com/fluxcd/notification-controller|${NOTIFICATION_CONTROLLER_VERSION}|@buildinfo|mod github.com/fluxcd/notification-controller ${NOTIFICATION_CONTROLLER_VERSION} |"
+  "helm|helm|helm.sh/helm/v4/cmd/helm|${HELM_VERSION}|version --short|${HELM_VERSION}|-X helm.sh/helm/v4/internal/version.version=${HELM_VERSION}"
+  "helm-docs|helm-docs|github.com/norwoodj/helm-docs/cmd/helm-docs|v${HELM_DOCS_VERSION}|--version|version ${HELM_DOCS_VERSION}|-X main.version=${HELM_DOCS_VERSION}"
+  "promtool|prometheus|github.com/prometheus/prometheus/cmd/promtool|v${PROMETHEUS_VERSION}|--version|version ${PROMETHEUS_VERSION}|-X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION}|-tags=remove_all_sd"
 )
 
 log() { printf '[tools] %s\n' "$*" >&2; }
@@ -96,7 +108,7 @@ from_user() {
 }
 
 build_one() {
-  local name="$1" module="$2" pkg="$3" key="$4" args="$5" expected="$6" ldflags="$7"
+  local name="$1" module="$2" pkg="$3" key="$4" args="$5" expected="$6" ldflags="$7" buildflags="${8:-}"
   local cached="$CACHE/$name-$key"
   local user
   if user="$(from_user "$name" "$args" "$expected")"; then
@@ -107,7 +119,7 @@ build_one() {
   if [[ ! -x "$cached" ]]; then
     log "$name $key: building from tools/$module (first time on this machine; later runs reuse it)"
     local start=$SECONDS
-    (cd "$ROOT/tools/$module" && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w $ldflags" -o "$cached.tmp" "$pkg")
+    (cd "$ROOT/tools/$module" && CGO_ENABLED=0 go build -trimpath ${buildflags} -ldflags="-s -w $ldflags" -o "$cached.tmp" "$pkg")
     mv "$cached.tmp" "$cached"
     log "$name $key: built in $((SECONDS - start))s"
   fi
@@ -116,15 +128,16 @@ build_one() {
 
 want=("$@")
 for entry in "${TOOLS[@]}"; do
-  IFS='|' read -r name module pkg key args expected ldflags <<<"$entry"
+  IFS='|' read -r name module pkg key args expected ldflags buildflags <<<"$entry"
   if [[ ${#want[@]} -gt 0 ]]; then
     match=0; for w in "${want[@]}"; do [[ "$w" == "$name" ]] && match=1; done
     [[ $match == 1 ]] || continue
   fi
-  build_one "$name" "$module" "$pkg" "$key" "$args" "$expected" "$ldflags"
+  build_one "$name" "$module" "$pkg" "$key" "$args" "$expected" "$ldflags" "$buildflags"
 done
 
 "$ROOT/hack/flux-crds.sh"
+"$ROOT/hack/chart-test-crds.sh"
 
 # gpg, from the system's packages: sops encrypts to PGP keys through it (the
 # SOPS tests make PGP fixtures at test time). Installed only when missing.
