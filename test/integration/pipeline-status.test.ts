@@ -186,19 +186,21 @@ spec:
     }
   });
 
-  test("a field the controller cannot honour yet (update windows) fails closed: InvalidSpec naming it, nothing applied", async () => {
+  test("a spec the API server admits but the controller cannot honour (a 6-field cron) fails closed: InvalidSpec naming the field, nothing applied", async () => {
     const namespace = await createTestNamespace(fixture.cluster, "fail-closed");
     const { client, server } = fixture;
     await publishExternalArtifact(client, namespace, "app", server.add(`${namespace}-app`, configMapFile("c", { v: "1" }), "r1"));
+    // No admission webhook runs here, so only the controller's own check stands between this spec and the cluster.
     await client.create({
       ...STAGESET,
       metadata: { name: "web", namespace },
-      spec: { updateWindows: [{ type: "Deny", from: "2026-01-01T00:00:00Z", to: "2026-01-02T00:00:00Z" }], stages: [{ name: "app", sourceRef: { name: "app" } }] },
+      spec: { updateWindows: [{ type: "Deny", schedule: "0 0 9 * * MON", duration: "8h" }], stages: [{ name: "app", sourceRef: { name: "app" } }] },
     });
     const controller = await startTestController(fixture.cluster, namespace);
     try {
       const s = await waitForReason(client, namespace, "web", "InvalidSpec", 30_000);
-      assert.match(readyCondition(s)?.message ?? "", /^spec\.updateWindows: not implemented by this controller version, so nothing was applied/);
+      assert.match(readyCondition(s)?.message ?? "", /^spec\.updateWindows\[0\]\.schedule: /);
+      assert.equal(s.status?.conditions?.find((c) => c.type === "Stalled")?.status, "True");
       assert.equal(await client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "c" }), undefined, "nothing applied");
     } finally {
       await controller.stop();
