@@ -10,8 +10,10 @@
 import { ActionLedger } from "../actions/ledger.js";
 import { runActionList, type ActionHooks } from "../actions/runner.js";
 import type { ActionEnv, ActionExecutor } from "../actions/types.js";
-import type { Action, Migration, StageSet, StageSetStatus } from "../api/types.js";
+import type { Action, Migration, StageSet, StageSetStatus, VersionSpec } from "../api/types.js";
 import { errorMessage, Reasons, StageSetError } from "../errors.js";
+import { DowngradeRequiresMigrationError, planMigrations } from "../gating/migrations.js";
+import { resolveVersion, type VersionInputs } from "../gating/version.js";
 
 /** A migration that failed: reason MigrationFailed, naming the migration and the action. */
 export class MigrationFailedError extends StageSetError {
@@ -86,4 +88,36 @@ export function migrationRevision(migration: Migration): string {
 /** `stage "app": pre action "x" failed: …` → `action "x" failed: …` (the migration names its stage itself). */
 function stripStagePrefix(message: string): string {
   return message.replace(/^stage "[^"]*": pre action /, "action ");
+}
+
+/** The version a rollout deploys and the migrations it crosses. */
+export interface VersionTransition {
+  /** The normalised version to deploy (written to `status.version` after a fully successful run). */
+  target: string;
+  /** Where it was read (for logs). */
+  origin: string;
+  /** Every migration of the transition in run order, including those the ledger already holds. */
+  planned: Migration[];
+}
+
+/**
+ * Resolves `version` through `inputs` and plans the migrations from
+ * `status.version` to it, updating `status.pendingMigrations` and the
+ * transition's ledger `status.executedMigrations` (kept to the planned
+ * ones, so a new transition starts empty) in place. Throws
+ * InvalidVersionError or DowngradeRequiresMigrationError, both terminal.
+ */
+export async function planTransition(version: VersionSpec, migrations: readonly Migration[] | undefined, status: StageSetStatus, inputs: VersionInputs): Promise<VersionTransition> {
+  const resolved = await resolveVersion(version, inputs);
+  const plan = planMigrations(migrations, status.version, resolved.version, status.executedMigrations ?? []);
+  if (plan.kind === "blocked") throw new DowngradeRequiresMigrationError(plan.message);
+  if (plan.kind !== "upgrade") {
+    if (status.pendingMigrations?.length) delete status.pendingMigrations;
+    return { target: resolved.version, origin: resolved.origin, planned: [] };
+  }
+  const planned = new Set(plan.run.map((m) => m.name));
+  const executed = (status.executedMigrations ?? []).filter((name) => planned.has(name));
+  status.executedMigrations = executed;
+  status.pendingMigrations = plan.run.map((m) => m.name).filter((name) => !executed.includes(name));
+  return { target: resolved.version, origin: resolved.origin, planned: plan.run };
 }

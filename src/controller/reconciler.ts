@@ -1,9 +1,8 @@
 import { readFile } from "node:fs/promises";
 import type { Action, Migration, SnapshotEntry, SourceRef, Stage, StageSet, StageSetStatus, StageStatus } from "../api/types.js";
 import { compileWindows, updateGate, type CompiledWindow, type UpdateGate } from "../gating/windows.js";
-import { readArtifactFile, resolveVersion } from "../gating/version.js";
-import { DowngradeRequiresMigrationError, planMigrations } from "../gating/migrations.js";
-import { runMigrations } from "./migration-run.js";
+import { readArtifactFile } from "../gating/version.js";
+import { planTransition, runMigrations } from "./migration-run.js";
 import { describeRevisions, isNewHold, newRevisions, pinnedStages, updateOverride } from "./update-hold.js";
 import type { RollbackStore } from "../rollback/store.js";
 import { displayUrl } from "../source/artifact.js";
@@ -574,21 +573,20 @@ export class StageSetReconciler {
   async #planVersion(run: RunState, tenant: KubeClient): Promise<{ target: string; run: Migration[] }> {
     const { stageSet, status } = run;
     const stageIndex = (name: string) => stageSet.spec.stages.findIndex((s) => s.name === name);
-    const resolvedVersion = await resolveVersion(stageSet.spec.version!, {
-      objectsOf: (stage) => {
-        const index = stageIndex(stage);
-        return fetchAndBuild({
+    const transition = await planTransition(stageSet.spec.version!, stageSet.spec.migrations, status, {
+      // The same render the stage applies (through the build cache).
+      objectsOf: (stage) =>
+        fetchAndBuild({
           artifacts: this.#deps.artifacts,
           builds: this.#builds,
-          source: run.resolved[index]!,
-          stage: stageSet.spec.stages[index]!,
-          index,
+          source: run.resolved[stageIndex(stage)]!,
+          stage: stageSet.spec.stages[stageIndex(stage)]!,
+          index: stageIndex(stage),
           stageSet,
           varSource: kubeVarSource(tenant),
           signal: run.signal,
           ...this.#decryption(stageSet),
-        });
-      },
+        }),
       readArtifactFile: async (stage, path) => {
         const lease = await this.#deps.artifacts.acquire(run.resolved[stageIndex(stage)]!.artifact, run.signal);
         try {
@@ -598,20 +596,11 @@ export class StageSetReconciler {
         }
       },
     });
-    const target = resolvedVersion.version;
-    const plan = planMigrations(stageSet.spec.migrations, status.version, target, status.executedMigrations ?? []);
-    if (plan.kind === "blocked") throw new DowngradeRequiresMigrationError(plan.message);
-    if (plan.kind !== "upgrade") {
-      if (status.pendingMigrations?.length) delete status.pendingMigrations;
-      return { target, run: [] };
+    if (transition.planned.length > 0) {
+      if (JSON.stringify(status.pendingMigrations) !== JSON.stringify(run.original.status?.pendingMigrations ?? [])) await run.writer.write(status);
+      run.log.info({ from: status.version, to: transition.target, origin: transition.origin, pending: status.pendingMigrations }, "version transition");
     }
-    const planned = new Set(plan.run.map((m) => m.name));
-    // The ledger of this transition: a migration it holds is never run again.
-    status.executedMigrations = (status.executedMigrations ?? []).filter((name) => planned.has(name));
-    status.pendingMigrations = plan.run.map((m) => m.name).filter((name) => !status.executedMigrations!.includes(name));
-    if (JSON.stringify(status.pendingMigrations) !== JSON.stringify(run.original.status?.pendingMigrations ?? [])) await run.writer.write(status);
-    run.log.info({ from: status.version, to: target, origin: resolvedVersion.origin, pending: status.pendingMigrations }, "version transition");
-    return { target, run: plan.run };
+    return { target: transition.target, run: transition.planned };
   }
 
   /** Runs the planned migrations anchored at `stage` (before its pre actions), in ascending `to` order. */
