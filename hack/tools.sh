@@ -47,6 +47,17 @@ SEAWEEDFS_LDFLAGS="-X github.com/seaweedfs/seaweedfs/weed/util/version.COMMIT=${
 # information names the module version (`@buildinfo` below).
 NOTIFICATION_CONTROLLER_VERSION="v1.9.3"
 
+# source-controller and kustomize-controller (tools/source-controller,
+# tools/kustomize-controller): Flux's, built from their released modules like
+# notification-controller, for the Flux end-to-end tests (test/e2e-flux/) and
+# the benchmarks against kustomize-controller (bench/). source-controller's
+# wrapper pins github.com/fluxcd/pkg/artifact to v0.18.0 (the proxy refuses the
+# v0.18.3 it asks for). The distribution registry (tools/registry) serves the
+# OCIRepository of the end-to-end tests.
+SOURCE_CONTROLLER_VERSION="v1.9.6"
+KUSTOMIZE_CONTROLLER_VERSION="v1.9.6"
+REGISTRY_VERSION="v3.1.2"
+
 # helm (tools/helm) renders, lints and installs charts/stageset-controller in
 # the chart tests; helm-docs (tools/helm-docs) generates the chart's README from
 # its values; promtool (tools/prometheus) unit-tests the chart's alert rules.
@@ -71,6 +82,9 @@ TOOLS=(
   "local-kms|local-kms|.|${LOCAL_KMS_KEY}|--version|local-kms ${LOCAL_KMS_VERSION} (wrapper ${LOCAL_KMS_KEY})|${LOCAL_KMS_LDFLAGS}"
   "weed|seaweedfs|github.com/seaweedfs/seaweedfs/weed|4.53-${SEAWEEDFS_COMMIT}|version|4.53 ${SEAWEEDFS_COMMIT}|${SEAWEEDFS_LDFLAGS}"
   "notification-controller|notification-controller|github.com/fluxcd/notification-controller|${NOTIFICATION_CONTROLLER_VERSION}|@buildinfo|mod github.com/fluxcd/notification-controller ${NOTIFICATION_CONTROLLER_VERSION} |"
+  "source-controller|source-controller|github.com/fluxcd/source-controller|${SOURCE_CONTROLLER_VERSION}|@buildinfo|mod github.com/fluxcd/source-controller ${SOURCE_CONTROLLER_VERSION} |"
+  "kustomize-controller|kustomize-controller|github.com/fluxcd/kustomize-controller|${KUSTOMIZE_CONTROLLER_VERSION}|@buildinfo|mod github.com/fluxcd/kustomize-controller ${KUSTOMIZE_CONTROLLER_VERSION} |"
+  "registry|registry|github.com/distribution/distribution/v3/cmd/registry|${REGISTRY_VERSION}|@buildinfo|mod github.com/distribution/distribution/v3 ${REGISTRY_VERSION} |"
   "helm|helm|helm.sh/helm/v4/cmd/helm|${HELM_VERSION}|version --short|${HELM_VERSION}|-X helm.sh/helm/v4/internal/version.version=${HELM_VERSION}"
   "helm-docs|helm-docs|github.com/norwoodj/helm-docs/cmd/helm-docs|v${HELM_DOCS_VERSION}|--version|version ${HELM_DOCS_VERSION}|-X main.version=${HELM_DOCS_VERSION}"
   "promtool|prometheus|github.com/prometheus/prometheus/cmd/promtool|v${PROMETHEUS_VERSION}|--version|version ${PROMETHEUS_VERSION}|-X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION}|-tags=remove_all_sd"
@@ -147,5 +161,16 @@ if ! command -v gpg >/dev/null 2>&1; then
     apt-get update -qq && apt-get install -y -qq gnupg >/dev/null
   else
     sudo apt-get update -qq && sudo apt-get install -y -qq gnupg >/dev/null
+  fi
+fi
+
+# git with `git http-backend`, from the system's packages: the Flux end-to-end
+# tests serve their GitRepository over smart HTTP with it. Installed only when missing.
+if [[ ! -x "$(git --exec-path 2>/dev/null || true)/git-http-backend" ]]; then
+  log "git http-backend: not found; installing the git package"
+  if [[ $(id -u) == 0 ]]; then
+    apt-get update -qq && apt-get install -y -qq git >/dev/null
+  else
+    sudo apt-get update -qq && sudo apt-get install -y -qq git >/dev/null
   fi
 fi
