@@ -131,9 +131,15 @@ export class KubeClient {
     return new KubeClient(this.#transport, this.#discovery, identity);
   }
 
-  /** Acting as ServiceAccount `namespace/name`, with the groups the API server would give it. */
+  /**
+   * Acting as ServiceAccount `namespace/name`. Only `Impersonate-User` is
+   * sent: the API server adds the account's groups itself, so impersonating a
+   * ServiceAccount needs `impersonate` on serviceaccounts only, never on
+   * groups (a right that would let the controller act as any group,
+   * system:masters included).
+   */
   asServiceAccount(namespace: string, name: string): KubeClient {
-    return this.impersonate(serviceAccountIdentity(namespace, name));
+    return this.impersonate({ user: serviceAccountIdentity(namespace, name).user });
   }
 
   /** The impersonated identity, if any. */
