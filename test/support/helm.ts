@@ -1,10 +1,15 @@
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
 import type { KubeObject } from "../../src/api/types.js";
+import type { KubeClient } from "../../src/kube/client.js";
 import { repoRoot, toolPath } from "../../src/util/tools.js";
+import type { TestCluster } from "./cluster.js";
+import { waitFor } from "./wait.js";
 
 /** The chart under test. */
 export const CHART_DIR = join(repoRoot(), "charts", "stageset-controller");
@@ -110,3 +115,56 @@ export function mustFind(objects: KubeObject[], kind: string, name?: string): Ku
 export const VALUES_FILES = ["onprem-values.yaml", "eks-values.yaml", "flux-values.yaml", "jaas-values.yaml", "everything-values.yaml"].map((name) =>
   join(CHART_DIR, "ci", name),
 );
+
+/** The third-party CRDs the chart's optional objects need (hack/chart-test-crds.sh). */
+export const CHART_TEST_CRD_DIR = join(repoRoot(), ".tools", "crds", "chart-test");
+
+/**
+ * Installs the ServiceMonitor, PrometheusRule, Certificate and Issuer CRDs
+ * (server-side apply, idempotent: parallel test files may do it at once) and
+ * waits until the API server serves them.
+ */
+export async function installChartTestCrds(client: KubeClient): Promise<void> {
+  if (!existsSync(CHART_TEST_CRD_DIR)) throw new Error(`${CHART_TEST_CRD_DIR} is missing: run hack/tools.sh (hack/chart-test-crds.sh)`);
+  const files = readdirSync(CHART_TEST_CRD_DIR).filter((name) => name.endsWith(".yaml"));
+  const crds = files.flatMap((name) => parseObjects(readFileSync(join(CHART_TEST_CRD_DIR, name), "utf8")));
+  await Promise.all(crds.map((crd) => client.apply(crd, { fieldManager: "stageset-chart-tests", force: true })));
+  for (const crd of crds) {
+    await waitFor(
+      async () => {
+        const live = await client.get<KubeObject & { status?: { conditions?: { type: string; status: string }[] } }>({ apiVersion: crd.apiVersion, kind: crd.kind, name: crd.metadata.name ?? "" });
+        return live?.status?.conditions?.some((c) => c.type === "Established" && c.status === "True");
+      },
+      { description: `CRD ${crd.metadata.name} Established`, timeoutMs: 30_000 },
+    );
+  }
+}
+
+/** A short random suffix for release names (cluster-scoped objects are named after the release). */
+export function uniqueRelease(prefix: string): string {
+  return `${prefix}-${randomBytes(3).toString("hex")}`;
+}
+
+/**
+ * A kubeconfig file for ServiceAccount `namespace/name` of the cluster, with a
+ * token from the TokenRequest API (what a pod's projected token is): requests
+ * made with it have exactly that account's rights.
+ */
+export async function serviceAccountKubeconfig(cluster: TestCluster, namespace: string, name: string, dir: string): Promise<string> {
+  const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
+  const request = await core.createNamespacedServiceAccountToken({ name, namespace, body: { spec: { expirationSeconds: 3600, audiences: [] } } });
+  const token = request.status?.token;
+  if (!token) throw new Error(`no token issued for ServiceAccount ${namespace}/${name}`);
+  const admin = cluster.kubeConfig.getCurrentCluster();
+  if (!admin) throw new Error("the admin kubeconfig has no current cluster");
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromOptions({
+    clusters: [{ ...admin, name: "test" }],
+    users: [{ name: `${namespace}-${name}`, token }],
+    contexts: [{ name: "sa", cluster: "test", user: `${namespace}-${name}` }],
+    currentContext: "sa",
+  });
+  const path = join(dir, `${namespace}-${name}.kubeconfig`);
+  writeFileSync(path, kubeConfig.exportConfig(), { mode: 0o600 });
+  return path;
+}
