@@ -4,7 +4,8 @@
 // schema, and the rendered controller flags parsed by the controller's own
 // flag parser.
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { parse } from "yaml";
@@ -330,6 +331,23 @@ describe("chart: generated files and consistency", () => {
     const values = parse(readFileSync(join(CHART_DIR, "values.yaml"), "utf8")) as { image: { repository: string }; securityContext: { runAsUser: number } };
     assert.equal(values.securityContext.runAsUser, 65532);
     assert.match(readFileSync(join(root, "hack", "image.sh"), "utf8"), new RegExp(`IMAGE:-${values.image.repository.replaceAll(".", "\\.")}:\\$VERSION`));
+  });
+});
+
+describe("image", () => {
+  test("make image without an OCI builder says so and succeeds, building nothing", async () => {
+    // A PATH with only what the script itself needs: no docker, podman, buildah or nerdctl.
+    const bin = mkdtempSync(join(tmpdir(), "stageset-no-builder-"));
+    try {
+      symlinkSync(process.execPath, join(bin, "node"));
+      for (const tool of ["dirname"]) symlinkSync(`/usr/bin/${tool}`, join(bin, tool));
+      const result = await run("/bin/bash", [join(root, "hack", "image.sh")], { env: { PATH: bin, HOME: bin } });
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stderr, /\[image\] skipped: no OCI image builder found \(docker with a running engine, podman, buildah or nerdctl\)/);
+      assert.match(result.stderr, /ghcr\.io\/metio\/stageset-controller:\d+\.\d+\.\d+/);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
   });
 });
 
