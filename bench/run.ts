@@ -10,13 +10,20 @@
 // after a failed run from the filesystem and the S3 rollback stores, against
 // restoring it from the artifact's producer.
 //
-// BENCH_ONLY=noop-drift-check or BENCH_ONLY=rollback-restore runs one of them.
+// kustomize-controller (bench/kustomize-controller.ts): B1 first apply, B2
+// no-op reconcile, B3 scale and B4 floor against Flux's kustomize-controller
+// run beside ours on the same control plane; writes its table into
+// docs/performance.md.
+//
+// BENCH_ONLY=noop-drift-check, rollback-restore or kustomize-controller (or a
+// comma-separated list) runs only those.
 import { performance } from "node:perf_hooks";
 import type { KubeObject } from "../src/api/types.js";
 import { applyStage } from "../src/apply/engine.js";
 import { AppliedStateMemo } from "../src/apply/drift.js";
 import { KubeClient } from "../src/kube/client.js";
 import { createTestNamespace, testCluster, type TestCluster } from "../test/support/cluster.js";
+import { kustomizeControllerBench } from "./kustomize-controller.js";
 import { rollbackRestore } from "./rollback-restore.js";
 
 /** Program output (not a log line). */
@@ -91,9 +98,11 @@ async function noopDriftCheck(cluster: TestCluster): Promise<void> {
 
 async function main(): Promise<void> {
   const cluster = await testCluster();
-  const only = process.env.BENCH_ONLY;
-  if (!only || only === "noop-drift-check") await noopDriftCheck(cluster);
-  if (!only || only === "rollback-restore") await rollbackRestore(cluster, print);
+  const only = process.env.BENCH_ONLY?.split(",").map((s) => s.trim());
+  const wanted = (name: string) => !only || only.includes(name);
+  if (wanted("noop-drift-check")) await noopDriftCheck(cluster);
+  if (wanted("rollback-restore")) await rollbackRestore(cluster, print);
+  if (wanted("kustomize-controller")) await kustomizeControllerBench(cluster, print);
   process.exit(0);
 }
 
