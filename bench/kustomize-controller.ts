@@ -358,16 +358,19 @@ async function b3Round(cluster: TestCluster, client: KubeClient, server: Artifac
   const namespace = await namespaceFor(cluster, client, `bench-b3-${c.kind}`);
   const t = targetKind(c);
   const revisions = new Map<string, string>();
-  for (let i = 0; i < sets; i++) {
-    await Promise.all(
-      [0, 1, 2].map(async (j) => {
+  const sources = Array.from({ length: sets * 3 }, (_, n) => [Math.floor(n / 3), n % 3] as const);
+  let nextSource = 0;
+  await Promise.all(
+    Array.from({ length: 10 }, async () => {
+      while (nextSource < sources.length) {
+        const [i, j] = sources[nextSource++]!;
         const name = `a${i}-${j}`;
         const artifact = server.add(`${namespace}-${name}`, scaleFiles(i, j), `r1@${namespace}-${name}`);
         revisions.set(name, artifact.revision);
         await publishExternalArtifact(client, namespace, name, artifact);
-      }),
-    );
-  }
+      }
+    }),
+  );
   const proc = await c.start(namespace);
   const informer = await watchKind<Target>(client, t.apiVersion, t.kind, namespace);
   try {

@@ -121,7 +121,9 @@ export abstract class FluxController {
     child.once("exit", (code, signal) => {
       this.#exited = `${this.name} exited (${signal ?? code}):\n${this.#output.slice(-4000)}`;
     });
-    process.once("exit", () => child.kill("SIGKILL"));
+    const kill = () => child.kill("SIGKILL");
+    process.once("exit", kill);
+    child.once("exit", () => process.off("exit", kill));
     await waitFor(
       async () => {
         const res = await fetch(`http://127.0.0.1:${health}/readyz`);

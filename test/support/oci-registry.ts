@@ -75,7 +75,9 @@ export class OciRegistry {
     child.stdout?.on("data", keep);
     child.stderr?.on("data", keep);
     child.once("exit", (code, signal) => (this.#exited = `registry exited (${signal ?? code}):\n${this.#output}`));
-    process.once("exit", () => child.kill("SIGKILL"));
+    const kill = () => child.kill("SIGKILL");
+    process.once("exit", kill);
+    child.once("exit", () => process.off("exit", kill));
     await waitFor(
       async () => {
         const res = await fetch(`http://${this.host}/v2/`);
