@@ -57,7 +57,7 @@ cluster-down: ## stop the local control plane and remove its data
 cluster-status:
 	node --import tsx test/support/controlplane/cli.ts status
 
-bench: setup ## benchmarks against a peer, printed as ratios
+bench: setup ## benchmarks against peers (kustomize-controller among them) on their own control plane, printed as ratios; rewrites the table in docs/performance.md (BENCH_ONLY=... picks some)
 	npm run bench
 
 chart: build ## regenerate the chart's CRD templates (from config/crd) and its README (from values.yaml)

@@ -27,9 +27,13 @@
 // Environment: BENCH_KC_OBJECTS (1000), BENCH_KC_ROUNDS (3), BENCH_KC_SCALE
 // (StageSet counts for B3, comma-separated; default "100"; "100,500" adds the
 // long run), BENCH_KC_SCALE_ROUNDS (3), BENCH_KC_ONLY (b1,b3,b4: B2 and the
-// correctness check ride on B1), BENCH_CPU_PROF (a directory: our controller
+// correctness check ride on B1), BENCH_KC_B3_DEFAULT_FLAGS=1 (B3 also against
+// kustomize-controller with its default flags, whose 30 s --requeue-dependency
+// makes each run minutes of waiting; off by default to keep `make bench` near
+// 20 minutes), BENCH_CPU_PROF (a directory: our controller
 // runs under `node --cpu-prof` in B1 and writes its profiles there),
-// BENCH_WRITE_DOCS=0 (do not rewrite docs/performance.md).
+// BENCH_WRITE_DOCS=0 (do not rewrite docs/performance.md), BENCH_KC_LOG_DIR (keep
+// each controller's log there).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -66,6 +70,8 @@ export interface KcBenchOptions {
   writeDocs: boolean;
   /** B1: which kustomize-controller variants run beside ours (default both: default flags and --concurrent-ssa=10). */
   kcVariants?: Record<string, string[]>;
+  /** B3: which kustomize-controller variants run beside ours (default: --requeue-dependency=5s). */
+  scaleVariants?: Record<string, string[]>;
   /** How request counts are judged settled (default: unchanged over 3 reads 500 ms apart, at most 20 s). */
   settle?: { intervalMs?: number; stableReads?: number; timeoutMs?: number };
 }
@@ -82,6 +88,7 @@ export function kcBenchOptionsFromEnv(): KcBenchOptions {
     only: new Set((process.env.BENCH_KC_ONLY ?? "b1,b3,b4").split(",").map((s) => s.trim().toLowerCase())),
     ...(process.env.BENCH_CPU_PROF ? { cpuProfileDir: process.env.BENCH_CPU_PROF } : {}),
     writeDocs: process.env.BENCH_WRITE_DOCS !== "0",
+    scaleVariants: process.env.BENCH_KC_B3_DEFAULT_FLAGS === "1" ? { KC: [], "KC requeue=5s": ["--requeue-dependency=5s"] } : { "KC requeue=5s": ["--requeue-dependency=5s"] },
   };
 }
 
@@ -119,7 +126,15 @@ function scaleFiles(set: number, stage: number): Record<string, string> {
 interface Process {
   readonly pid: number | undefined;
   readonly name: string;
+  readonly output: string;
   stop(): Promise<void>;
+}
+
+/** With BENCH_KC_LOG_DIR, each controller's log (its last MB) is kept there, named by phase and namespace. */
+async function stopAndKeepLog(proc: Process, phase: string, namespace: string): Promise<void> {
+  await proc.stop();
+  const dir = process.env.BENCH_KC_LOG_DIR;
+  if (dir) writeFileSync(join(dir, `${phase}-${namespace}-${proc.name}.log`), proc.output);
 }
 
 interface Contender {
@@ -300,7 +315,7 @@ async function b1Round(cluster: TestCluster, client: KubeClient, server: Artifac
     return { first, noop, keyRemoved: cm0?.data !== undefined && !("removeme" in cm0.data) };
   } finally {
     await informer.stop();
-    await proc.stop();
+    await stopAndKeepLog(proc, "b1", namespace);
   }
 }
 
@@ -415,7 +430,7 @@ async function b3Round(cluster: TestCluster, client: KubeClient, server: Artifac
     return { seconds, cpuSeconds: used.cpuSeconds, peakRssBytes: used.peakRssBytes };
   } finally {
     await informer.stop();
-    await proc.stop();
+    await stopAndKeepLog(proc, `b3-${sets}`, namespace);
   }
 }
 
@@ -558,7 +573,7 @@ export async function kustomizeControllerBench(cluster: TestCluster, print: Prin
     }
 
     if (options.only.has("b3")) {
-      const b3Contenders = contenders(cluster, { KC: [], "KC requeue=5s": ["--requeue-dependency=5s"] });
+      const b3Contenders = contenders(cluster, options.scaleVariants ?? { "KC requeue=5s": ["--requeue-dependency=5s"] });
       for (const sets of options.scale) {
         const samples = new Map<string, ScaleSample[]>(b3Contenders.map((c) => [c.label, []]));
         for (let round = 0; round < options.scaleRounds; round++) {
@@ -607,7 +622,8 @@ function writeDocs(md: string[], options: KcBenchOptions): void {
     START,
     "",
     `Measured ${when} by \`make bench\` against kustomize-controller v1.9.6 on the two-core machine (other work may have run beside it); ` +
-      `median (min–max) of the rounds; ratios are of the medians. B3 ran at ${options.scale.join(" and ")} StageSets.`,
+      `median (min–max) of the rounds; ratios are of the medians. B3 ran at ${options.scale.join(" and ")} StageSets` +
+      ` against ${Object.keys(options.scaleVariants ?? { "KC requeue=5s": [] }).join(" and ")}.`,
     "",
     ...md,
     END,
