@@ -232,14 +232,40 @@ describe("Flux events through the real notification-controller", () => {
             }),
           });
           await res.arrayBuffer();
-          await new Promise((resolve) => setTimeout(resolve, 300));
-          const paths = delivered.filter((d) => d.event.message === message).map((d) => d.path);
-          return paths.includes("/all") && paths.includes("/errors");
+          const routed = () => {
+            const paths = delivered.filter((d) => d.event.message === message).map((d) => d.path);
+            return paths.includes("/all") && paths.includes("/errors");
+          };
+          // Until the Alerts are loaded a probe is discarded: give each one a second to arrive, then send another.
+          return waitFor(routed, { description: `${message} delivered`, timeoutMs: 1_000, intervalMs: 20 }).then(
+            () => true,
+            () => false,
+          );
         },
         { description: "notification-controller routing StageSet events through both Alerts", timeoutMs: 60_000, intervalMs: 0 },
       );
       // Late deliveries of earlier probes may still arrive: only the recorder's events count below.
       const ours = () => delivered.filter((d) => d.event.reportingController === "stageset-controller");
+      // A barrier instead of a timer: an event posted after the ones under test, awaited until dispatched, so
+      // anything sent before it has had its turn (notification-controller answered those requests already).
+      let barriers = 0;
+      const barrier = async () => {
+        const message = `barrier ${++barriers}`;
+        const res = await fetch(nc.eventsUrl, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({
+            involvedObject: { apiVersion: "stages.metio.wtf/v1", kind: "StageSet", namespace, name: "shop" },
+            severity: "error",
+            timestamp: new Date().toISOString(),
+            message,
+            reason: "Barrier",
+            reportingController: "probe",
+          }),
+        });
+        await res.arrayBuffer();
+        await waitFor(() => delivered.some((d) => d.event.message === message && d.path === "/all"), { description: `${message} dispatched`, timeoutMs: 30_000 });
+      };
 
       const { recorder, forwarder } = newRecorder();
       const shop = stageSet("shop");
@@ -249,7 +275,7 @@ describe("Flux events through the real notification-controller", () => {
       await recorder.flush();
       assert.deepEqual(forwarder.stats(), { delivered: 3, duplicates: 0, failed: 0, dropped: 0, retries: 0 });
       await waitFor(() => ours().length >= 4, { description: "4 notifications at the Provider", timeoutMs: 30_000 });
-      await new Promise((resolve) => setTimeout(resolve, 500)); // and no more
+      await barrier(); // and no more
       const seen = ours().map((d) => `${d.path} ${d.event.involvedObject.name} ${d.event.reason} ${d.event.severity}`).sort();
       assert.deepEqual(seen, ["/all other StageFailed error", "/all shop StageFailed error", "/all shop Succeeded info", "/errors shop StageFailed error"]);
 
@@ -272,7 +298,7 @@ describe("Flux events through the real notification-controller", () => {
       recorder.normal(shop, "Succeeded", "all 3 stages Ready", { revision: "main@sha1:2222" });
       await recorder.close();
       assert.equal(forwarder.stats().duplicates, 1);
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await barrier();
       assert.equal(ours().length, 4, "the duplicate was not dispatched");
     } finally {
       await restoreAlertCrd();
