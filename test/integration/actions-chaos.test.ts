@@ -3,25 +3,18 @@
 // every action of a revision completes exactly once: an interrupted one at
 // most twice, and never after its ledger entry was written.
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import type { StageSet } from "../../src/api/types.js";
-import { repoRoot } from "../../src/util/tools.js";
 import { createTestNamespace } from "../support/cluster.js";
+import { ControllerProcess } from "../support/controller-process.js";
 import { publishExternalArtifact } from "../support/flux.js";
 import { configMapFile, getStageSet, readyCondition, STAGESET, usePipelineFixture } from "../support/pipeline.js";
 import { ChangeRecorder } from "../support/recorder.js";
 import { waitFor } from "../support/wait.js";
 
 const KILLS = Number(process.env.STAGESET_CHAOS_KILLS ?? 20);
-
-function controllerCommand(): string[] {
-  const compiled = `${repoRoot()}/dist/src/main.js`;
-  return existsSync(compiled) ? [compiled] : ["--import", "tsx", `${repoRoot()}/src/main.ts`];
-}
 
 /** Requests by path, each with the moment (performance.now) it arrived. */
 class CountingServer {
@@ -96,39 +89,9 @@ test(`the controller binary SIGKILLed ${KILLS} times during multi-action rollout
     { apiVersion: "batch/v1", kind: "Job", namespace },
   ]);
   const progress = () => hooks.requests.length + recorder.events.length;
-  let child: ChildProcess | undefined;
-  let stderr = "";
-  const start = () => {
-    stderr = "";
-    child = spawn(
-      process.execPath,
-      [
-        ...controllerCommand(),
-        "--watch-namespaces",
-        namespace,
-        "--health-probe-bind-address",
-        "127.0.0.1:0",
-        "--metrics-bind-address",
-        "0",
-        "--gate-bind-address",
-        "127.0.0.1:0",
-        "--enable-webhook=false",
-        "--allowed-action-hosts",
-        `127.0.0.1:${hooks.port}`,
-        "--kubeconfig",
-        fixture.cluster.kubeconfigPath,
-      ],
-      { stdio: ["ignore", "ignore", "pipe"] },
-    );
-    child.stderr?.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
-  };
-  const kill = async () => {
-    const running = child;
-    if (!running || running.exitCode !== null) return;
-    const exited = new Promise((resolve) => running.once("exit", resolve));
-    running.kill("SIGKILL");
-    await exited;
-  };
+  const controller = new ControllerProcess(fixture.cluster.kubeconfigPath, namespace, ["--allowed-action-hosts", `127.0.0.1:${hooks.port}`]);
+  const start = () => controller.start();
+  const kill = () => controller.kill();
   const succeededAt = async (revision: string) => {
     const s = await getStageSet(client, namespace, "web");
     return readyCondition(s)?.reason === "Succeeded" && s?.status?.lastAppliedRevisions?.[`${namespace}/app`] === revision ? s : undefined;
@@ -149,7 +112,7 @@ test(`the controller binary SIGKILLed ${KILLS} times during multi-action rollout
         description: `step ${steps} of life ${life + 1}`,
         timeoutMs: 60_000,
         intervalMs: 10,
-        abortIf: () => (child?.exitCode !== null && child?.exitCode !== undefined ? `the controller exited: ${stderr}` : undefined),
+        abortIf: () => controller.exited(),
       });
       await kill();
       lastKill = performance.now();

@@ -214,24 +214,29 @@ describe("Flux events through the real notification-controller", () => {
       );
       await client.create(alert("shop-errors", { providerRef: { name: "errors-only" }, eventSeverity: "error", eventSources: [{ kind: "StageSet", name: "shop" }] }));
 
+      /** Posts an error event about StageSet shop straight to notification-controller (not through our forwarder). */
+      const postRawEvent = async (message: string, reason: string) => {
+        const res = await fetch(nc.eventsUrl, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({
+            involvedObject: { apiVersion: "stages.metio.wtf/v1", kind: "StageSet", namespace, name: "shop" },
+            severity: "error",
+            timestamp: new Date().toISOString(),
+            message,
+            reason,
+            reportingController: "probe",
+          }),
+        });
+        await res.arrayBuffer();
+      };
+
       // notification-controller reads Alerts from its cache: probe until it routes to both.
       let probe = 0;
       await waitFor(
         async () => {
           const message = `probe ${++probe}`;
-          const res = await fetch(nc.eventsUrl, {
-            method: "POST",
-            headers: { "content-type": "application/json" },
-            body: JSON.stringify({
-              involvedObject: { apiVersion: "stages.metio.wtf/v1", kind: "StageSet", namespace, name: "shop" },
-              severity: "error",
-              timestamp: new Date().toISOString(),
-              message,
-              reason: "Probe",
-              reportingController: "probe",
-            }),
-          });
-          await res.arrayBuffer();
+          await postRawEvent(message, "Probe");
           const routed = () => {
             const paths = delivered.filter((d) => d.event.message === message).map((d) => d.path);
             return paths.includes("/all") && paths.includes("/errors");
@@ -251,19 +256,7 @@ describe("Flux events through the real notification-controller", () => {
       let barriers = 0;
       const barrier = async () => {
         const message = `barrier ${++barriers}`;
-        const res = await fetch(nc.eventsUrl, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({
-            involvedObject: { apiVersion: "stages.metio.wtf/v1", kind: "StageSet", namespace, name: "shop" },
-            severity: "error",
-            timestamp: new Date().toISOString(),
-            message,
-            reason: "Barrier",
-            reportingController: "probe",
-          }),
-        });
-        await res.arrayBuffer();
+        await postRawEvent(message, "Barrier");
         await waitFor(() => delivered.some((d) => d.event.message === message && d.path === "/all"), { description: `${message} dispatched`, timeoutMs: 30_000 });
       };
 

@@ -5,16 +5,14 @@
 // version, and the refusals: an invalid version and a downgrade across a
 // migration's `to`.
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, test } from "node:test";
 import type { StageSet } from "../../src/api/types.js";
-import { repoRoot } from "../../src/util/tools.js";
 import { runCli } from "../support/cli.js";
 import { createTestNamespace } from "../support/cluster.js";
 import { startTestController } from "../support/controller.js";
+import { ControllerProcess } from "../support/controller-process.js";
 import { publishExternalArtifact } from "../support/flux.js";
 import { configMapFile, getStageSet, readyCondition, STAGESET, usePipelineFixture, waitForEvent, waitForReason } from "../support/pipeline.js";
 import { waitFor } from "../support/wait.js";
@@ -54,11 +52,6 @@ class HookServer {
   }
 }
 
-function controllerCommand(): string[] {
-  const compiled = `${repoRoot()}/dist/src/main.js`;
-  return existsSync(compiled) ? [compiled] : ["--import", "tsx", `${repoRoot()}/src/main.ts`];
-}
-
 const versionLabel = (version: string) => `  labels:\n    app.kubernetes.io/version: "${version}"\n`;
 
 describe("versioned migrations", { concurrency: true }, () => {
@@ -72,39 +65,10 @@ describe("versioned migrations", { concurrency: true }, () => {
     const url = (path: string) => `http://127.0.0.1:${hooks.port}${path}`;
     const publish = (revision: string, version: string) =>
       publishExternalArtifact(client, namespace, "app", server.add(`${namespace}-app`, configMapFile("settings", { revision }, versionLabel(version)), revision));
-    let child: ChildProcess | undefined;
-    let stderr = "";
-    const start = () => {
-      child = spawn(
-        process.execPath,
-        [
-          ...controllerCommand(),
-          "--watch-namespaces",
-          namespace,
-          "--health-probe-bind-address",
-          "127.0.0.1:0",
-          "--metrics-bind-address",
-          "0",
-          "--gate-bind-address",
-          "127.0.0.1:0",
-          "--enable-webhook=false",
-          "--allowed-action-hosts",
-          `127.0.0.1:${hooks.port}`,
-          "--kubeconfig",
-          fixture.cluster.kubeconfigPath,
-        ],
-        { stdio: ["ignore", "ignore", "pipe"] },
-      );
-      child.stderr?.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
-    };
-    const kill = async () => {
-      const running = child;
-      if (!running || running.exitCode !== null) return;
-      const exited = new Promise((resolve) => running.once("exit", resolve));
-      running.kill("SIGKILL");
-      await exited;
-    };
-    const exitedEarly = () => (child?.exitCode !== null && child?.exitCode !== undefined ? `the controller exited: ${stderr}` : undefined);
+    const controller = new ControllerProcess(fixture.cluster.kubeconfigPath, namespace, ["--allowed-action-hosts", `127.0.0.1:${hooks.port}`]);
+    const start = () => controller.start();
+    const kill = () => controller.kill();
+    const exitedEarly = () => controller.exited();
     try {
       await publish("r1", "1.0.0");
       await client.create({
