@@ -33,7 +33,9 @@
 // 20 minutes), BENCH_CPU_PROF (a directory: our controller
 // runs under `node --cpu-prof` in B1 and writes its profiles there),
 // BENCH_WRITE_DOCS=0 (do not rewrite docs/performance.md), BENCH_KC_LOG_DIR (keep
-// each controller's log there).
+// each controller's log there), BENCH_OUR_NODE_ARGS (node flags for our
+// controller, e.g. "--heap-prof --heap-prof-dir=/tmp/hp"), BENCH_KC_B3_PEERS=0
+// (B3 runs ours alone: for profiling, not for the table).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -88,7 +90,12 @@ export function kcBenchOptionsFromEnv(): KcBenchOptions {
     only: new Set((process.env.BENCH_KC_ONLY ?? "b1,b3,b4").split(",").map((s) => s.trim().toLowerCase())),
     ...(process.env.BENCH_CPU_PROF ? { cpuProfileDir: process.env.BENCH_CPU_PROF } : {}),
     writeDocs: process.env.BENCH_WRITE_DOCS !== "0",
-    scaleVariants: process.env.BENCH_KC_B3_DEFAULT_FLAGS === "1" ? { KC: [], "KC requeue=5s": ["--requeue-dependency=5s"] } : { "KC requeue=5s": ["--requeue-dependency=5s"] },
+    scaleVariants:
+      process.env.BENCH_KC_B3_PEERS === "0"
+        ? {}
+        : process.env.BENCH_KC_B3_DEFAULT_FLAGS === "1"
+          ? { KC: [], "KC requeue=5s": ["--requeue-dependency=5s"] }
+          : { "KC requeue=5s": ["--requeue-dependency=5s"] },
   };
 }
 
@@ -148,7 +155,8 @@ function contenders(cluster: TestCluster, kcArgs: Record<string, string[]>): Con
     label: "ours",
     kind: "ours",
     async start(namespace, options = {}) {
-      const c = new OurController({ kubeconfigPath: cluster.kubeconfigPath, namespace, ...(options.cpuProfileDir ? { cpuProfileDir: options.cpuProfileDir } : {}) });
+      const nodeArgs = process.env.BENCH_OUR_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+      const c = new OurController({ kubeconfigPath: cluster.kubeconfigPath, namespace, nodeArgs, ...(options.cpuProfileDir ? { cpuProfileDir: options.cpuProfileDir } : {}) });
       await c.start();
       return c;
     },

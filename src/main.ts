@@ -3,6 +3,7 @@ import { FlagError, isHelpOrVersion, parseControllerFlags, type ControllerConfig
 import { startController } from "./controller/controller.js";
 import { loadKubeConfig } from "./kube/kubeconfig.js";
 import { createLogger } from "./util/log.js";
+import { setHeapGrowth } from "./util/heap.js";
 
 const EXIT_USAGE = 2;
 
@@ -23,6 +24,7 @@ function parseOrExit(): ControllerConfig {
 
 async function main(): Promise<void> {
   const config = parseOrExit();
+  setHeapGrowth(config.heapGrowthPercent);
   const log = createLogger({ level: config.logLevel, encoding: config.logEncoding });
   const kubeConfig = loadKubeConfig(config.kubeconfig ? { path: config.kubeconfig } : {});
   const controller = await startController({ config, kubeConfig, log });

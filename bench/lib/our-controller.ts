@@ -17,6 +17,8 @@ export interface OurControllerOptions {
   namespace: string;
   extraArgs?: string[];
   cpuProfileDir?: string;
+  /** Extra flags for node itself (e.g. `--heap-prof`), before the script. */
+  nodeArgs?: string[];
 }
 
 export class OurController {
@@ -41,6 +43,7 @@ export class OurController {
     const [health, metrics] = (await freePorts(2)) as [number, number];
     const args = [
       ...(this.options.cpuProfileDir ? ["--cpu-prof", `--cpu-prof-dir=${this.options.cpuProfileDir}`] : []),
+      ...(this.options.nodeArgs ?? []),
       main,
       `--kubeconfig=${this.options.kubeconfigPath}`,
       `--watch-namespaces=${this.options.namespace}`,

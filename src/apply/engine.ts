@@ -211,7 +211,14 @@ class StageApply {
   /**
    * Objects missing from this stage's labelled list are new, or exist without
    * our labels (adoption). Where many of one kind are missing (a first
-   * apply), one unlabelled list per collection replaces a get per object.
+   * apply), one page of the unlabelled collection, twice as long as what is
+   * missing, replaces a get per object when it holds the whole collection
+   * (no `continue`: an empty or small namespace). A larger collection (a
+   * namespace shared with many other objects) is not read whole for a
+   * stage's handful: those objects get a get each, so the cost follows the
+   * stage's size, not the namespace's (reading the whole collection per
+   * stage made B3 quadratic: 1.6 GB of lists for 100 StageSets sharing a
+   * namespace).
    * Returns id → live object (undefined: does not exist) for what it looked up.
    */
   async #listUnmanaged(objects: KubeObject[], managed: Map<string, KubeObject>): Promise<Map<string, KubeObject | undefined>> {
@@ -223,17 +230,29 @@ class StageApply {
       if (list) list.push(obj);
       else byCollection.set(key, [obj]);
     }
-    const worthListing = [...byCollection.values()].filter((objs) => objs.length > LIST_INSTEAD_OF_GET).flat();
     const found = new Map<string, KubeObject | undefined>();
-    if (worthListing.length === 0) return found;
-    const wanted = new Set(worthListing.map(objectId));
-    let live: Map<string, KubeObject>;
-    try {
-      live = await this.#listLive(collectionsOf(worthListing), undefined, wanted);
-    } catch {
-      return found; // e.g. list allowed only with a selector: fall back to a get each
-    }
-    for (const id of wanted) found.set(id, live.get(id));
+    const worthListing = [...byCollection.values()].filter((objs) => objs.length > LIST_INSTEAD_OF_GET);
+    await forEachBounded(worthListing, this.#concurrency(), async (objs) => {
+      const [first] = objs as [KubeObject];
+      const wanted = new Set(objs.map(objectId));
+      let page: { items: KubeObject[]; continue?: string };
+      try {
+        const list = () =>
+          retryTransient(() =>
+            this.#client.list(first.apiVersion, first.kind, {
+              ...(first.metadata.namespace ? { namespace: first.metadata.namespace } : {}),
+              limit: Math.max(2 * objs.length, MIN_UNMANAGED_PAGE),
+            }),
+          );
+        page = this.#awaited.has(kindKey(first.apiVersion, first.kind)) ? await this.#untilRouted(list) : await list();
+      } catch {
+        return; // e.g. list allowed only with a selector: fall back to a get each
+      }
+      if (page.continue) return; // a larger collection: a get each
+      const live = new Map<string, KubeObject>();
+      for (const item of page.items) live.set(objectId({ ...item, apiVersion: first.apiVersion, kind: first.kind }), item);
+      for (const id of wanted) found.set(id, live.get(id));
+    });
     return found;
   }
 
@@ -421,6 +440,8 @@ const NOT_LOOKED_UP = Symbol("not looked up");
 // Above this many objects of one kind and namespace missing from the labelled
 // list, one list beats a get each.
 const LIST_INSTEAD_OF_GET = 10;
+/** The shortest page read to find unlabelled objects (see #listUnmanaged). */
+const MIN_UNMANAGED_PAGE = 50;
 
 function collectionKey(obj: KubeObject): string {
   return `${kindKey(obj.apiVersion, obj.kind)}|${obj.metadata.namespace ?? ""}`;

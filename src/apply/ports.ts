@@ -37,6 +37,12 @@ export interface ApplyClient {
   servedVersions(group: string, kind: string): Promise<string[]>;
   /** `undefined` when the object does not exist. */
   get(ref: ObjectRef): Promise<KubeObject | undefined>;
+  /** One page of a list: at most `limit` items, and `continue` when more remain. */
+  list(
+    apiVersion: string,
+    kind: string,
+    options: { namespace?: string; labelSelector?: string; limit?: number },
+  ): Promise<{ items: KubeObject[]; continue?: string }>;
   /** Every page of a list. */
   listAll(apiVersion: string, kind: string, options?: { namespace?: string; labelSelector?: string }): Promise<{ items: KubeObject[] }>;
   /** Server-side apply; returns the live object. */

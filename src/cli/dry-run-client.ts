@@ -43,6 +43,16 @@ export class DryRunRecorder implements ApplyClient {
     return obj;
   }
 
+  async list(
+    apiVersion: string,
+    kind: string,
+    options: { namespace?: string; labelSelector?: string; limit?: number },
+  ): Promise<{ items: KubeObject[]; continue?: string }> {
+    const page = await this.#inner.list(apiVersion, kind, options);
+    for (const item of page.items) this.live.set(objectId(item), item);
+    return page;
+  }
+
   async listAll(apiVersion: string, kind: string, options?: { namespace?: string; labelSelector?: string }): Promise<{ items: KubeObject[] }> {
     const list = await this.#inner.listAll(apiVersion, kind, options);
     for (const item of list.items) this.live.set(objectId(item), item);

@@ -91,6 +91,15 @@ export class EarlierStageKindsClient implements ApplyClient {
     return this.#inner.get(ref);
   }
 
+  list(
+    apiVersion: string,
+    kind: string,
+    options: { namespace?: string; labelSelector?: string; limit?: number },
+  ): Promise<{ items: KubeObject[]; continue?: string }> {
+    if (this.#isPending({ apiVersion, kind })) return Promise.resolve({ items: [] });
+    return this.#inner.list(apiVersion, kind, options);
+  }
+
   listAll(apiVersion: string, kind: string, options?: { namespace?: string; labelSelector?: string }): Promise<{ items: KubeObject[] }> {
     if (this.#isPending({ apiVersion, kind })) return Promise.resolve({ items: [] });
     return this.#inner.listAll(apiVersion, kind, options);

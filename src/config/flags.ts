@@ -20,6 +20,8 @@ export interface ControllerConfig {
   leaderElectionReleaseOnCancel: boolean;
   watchNamespaces: string[];
   concurrent: number;
+  /** `--heap-growth-percent`: V8's heap growing factor in percent (0: V8's own heuristic). */
+  heapGrowthPercent: number;
   defaultIntervalMs: number;
   requeueDependencyMs: number;
   inventoryMode: InventoryMode;
@@ -85,6 +87,16 @@ function durationArg(flag: string) {
     } catch {
       throw new InvalidArgumentError(`${flag} wants a duration such as 30s, 10m or 1h30m, got "${value}"`);
     }
+  };
+}
+
+function nonNegativeIntArg(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) {
+      throw new InvalidArgumentError(`${flag} wants a whole number of at least 0, got "${value}"`);
+    }
+    return n;
   };
 }
 
@@ -162,6 +174,14 @@ export function buildControllerCommand(): Command {
     )
     .addOption(new Option("--watch-namespaces <list>", "comma-separated namespaces to watch; empty watches the whole cluster (falls back to $STAGESET_WATCH_NAMESPACES)").argParser(listArg))
     .addOption(new Option("--concurrent <n>", "StageSets reconciled at the same time").default(4).argParser(positiveIntArg("--concurrent")))
+    .addOption(
+      new Option(
+        "--heap-growth-percent <n>",
+        "how far the JavaScript heap may grow past what the last full garbage collection kept before the next one, in percent (as Go's GOGC); 0 leaves it to V8, which lets it grow up to 4x",
+      )
+        .default(100)
+        .argParser(nonNegativeIntArg("--heap-growth-percent")),
+    )
     .addOption(new Option("--default-interval <d>", "reconcile cadence for StageSets without spec.interval").default(600_000, "10m").argParser(durationArg("--default-interval")))
     .addOption(new Option("--requeue-dependency <d>", "how often a StageSet held by dependsOn re-checks its dependencies").default(30_000, "30s").argParser(durationArg("--requeue-dependency")))
     .addOption(new Option("--inventory-mode <mode>", "how applied objects are tracked").choices(["entries", "hybrid", "applyset"]).default("hybrid"))
@@ -280,6 +300,7 @@ export function parseControllerFlags(argv: string[], env: NodeJS.ProcessEnv = pr
     leaderElectionReleaseOnCancel: o.leaderElectionReleaseOnCancel,
     watchNamespaces,
     concurrent: o.concurrent,
+    heapGrowthPercent: o.heapGrowthPercent,
     defaultIntervalMs: o.defaultInterval,
     requeueDependencyMs: o.requeueDependency,
     inventoryMode: o.inventoryMode,

@@ -5,7 +5,6 @@ import { KubeClient } from "../kube/client.js";
 import { EventRecorder } from "../kube/events.js";
 import { FluxEventForwarder } from "../kube/flux-events.js";
 import { startGateServer } from "../server/gate.js";
-import { startWebhook } from "../webhook/index.js";
 import { Metrics, serveMetrics } from "../server/metrics.js";
 import { startProbeServer, type ProbeServer } from "../server/probes.js";
 import { ArtifactCache } from "../source/artifact-cache.js";
@@ -142,7 +141,8 @@ export async function startController(options: StartOptions): Promise<Controller
   });
   // Admission is served by every replica, leader or not; /readyz waits for its certificate.
   const webhook = config.webhook.enabled
-    ? await startWebhook({
+    ? // Imported when enabled: its certificate code (node-forge) is not needed otherwise.
+      await (await import("../webhook/index.js")).startWebhook({
         config: config.webhook,
         client,
         namespace: config.webhook.serviceNamespace || controllerNamespace(config),

@@ -12,9 +12,20 @@ interface Target {
   name: string;
 }
 
+interface Group {
+  apiVersion: string;
+  kind: string;
+  namespace: string | undefined;
+  targets: Target[];
+}
+
 /**
- * Reads the live state of `targets` for the health check: one list per kind
- * and namespace when a stage has several objects of a kind, GETs otherwise.
+ * Reads the live state of `targets` for the health check: where a stage has
+ * several objects of a kind in a namespace, one list of them selected by
+ * `managedSelector` (the labels the stage put on what it applied), so the
+ * read follows the stage's size and not the namespace's; GETs otherwise,
+ * and for any target that list did not return (an object whose labels were
+ * removed by hand is still found, and a missing one is confirmed missing).
  * A namespaced target without a namespace is looked up in
  * `defaultNamespace`. Missing objects map to undefined.
  */
@@ -22,10 +33,11 @@ export async function fetchLiveObjects(
   client: KubeClient,
   targets: readonly ObjectRef[],
   defaultNamespace: string,
+  managedSelector: string,
   signal?: AbortSignal,
 ): Promise<Map<string, KubeObject | undefined>> {
   const live = new Map<string, KubeObject | undefined>();
-  const groups = new Map<string, { apiVersion: string; kind: string; namespace: string | undefined; targets: Target[] }>();
+  const groups = new Map<string, Group>();
   for (const ref of targets) {
     const info = await client.resourceFor(ref.apiVersion, ref.kind).catch(() => undefined);
     if (!info) {
@@ -38,23 +50,27 @@ export async function fetchLiveObjects(
     group.targets.push({ id: objectId(ref), name: ref.name });
     groups.set(key, group);
   }
-  const tasks: (() => Promise<void>)[] = [];
+  const getEach = (group: Group, targets: readonly Target[]) =>
+    targets.map((t) => async () => {
+      live.set(t.id, await client.get({ apiVersion: group.apiVersion, kind: group.kind, namespace: group.namespace, name: t.name }));
+    });
+  const lists: (() => Promise<void>)[] = [];
+  const gets: (() => Promise<void>)[] = [];
   for (const group of groups.values()) {
     if (group.targets.length > LIST_THRESHOLD) {
-      tasks.push(async () => {
-        const list = await client.listAll(group.apiVersion, group.kind, { namespace: group.namespace, signal });
+      lists.push(async () => {
+        const list = await client.listAll(group.apiVersion, group.kind, { namespace: group.namespace, labelSelector: managedSelector, signal });
         const byName = new Map(list.items.map((o) => [o.metadata.name, o]));
-        for (const t of group.targets) live.set(t.id, byName.get(t.name));
+        const unlisted = group.targets.filter((t) => !byName.has(t.name));
+        for (const t of group.targets) if (byName.has(t.name)) live.set(t.id, byName.get(t.name));
+        gets.push(...getEach(group, unlisted));
       });
     } else {
-      for (const t of group.targets) {
-        tasks.push(async () => {
-          live.set(t.id, await client.get({ apiVersion: group.apiVersion, kind: group.kind, namespace: group.namespace, name: t.name }));
-        });
-      }
+      gets.push(...getEach(group, group.targets));
     }
   }
-  await runLimited(tasks, CONCURRENCY);
+  await runLimited(lists, CONCURRENCY);
+  await runLimited(gets, CONCURRENCY);
   return live;
 }
 

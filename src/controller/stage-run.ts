@@ -2,7 +2,7 @@ import type { KubeObject, Stage, StageSet, StageStatus } from "../api/types.js";
 import { ChangeSet } from "../apply/change-set.js";
 import type { ApplyResult } from "../apply/engine.js";
 import type { AppliedStateMemo } from "../apply/drift.js";
-import { objectId, placeObject } from "../apply/objects.js";
+import { labelSelector, managedLabels, objectId, placeObject } from "../apply/objects.js";
 import type { DroppedEntry } from "../apply/prune.js";
 import { syncStage } from "../apply/stage.js";
 import type { StageDecryption } from "../build/decrypt.js";
@@ -194,6 +194,7 @@ async function verify(ctx: StageRunContext, applied: KubeObject[]): Promise<void
     namespace: o.metadata.namespace,
   }));
   const defaultNamespace = ctx.stageSet.metadata.namespace ?? "";
+  const managedSelector = labelSelector(managedLabels(refOfStageSet(ctx.stageSet), ctx.stage.name));
   let lastProgress = "";
   await verifyStageHealth({
     stageIndex: ctx.index,
@@ -204,7 +205,7 @@ async function verify(ctx: StageRunContext, applied: KubeObject[]): Promise<void
     timeoutMs: resolveStageTimeout(ctx.stageSet.spec, ctx.stage),
     intervalMs: ctx.healthPollIntervalMs,
     signal: ctx.waitSignal ?? ctx.signal,
-    fetch: (targets, signal) => fetchLiveObjects(ctx.tenant, targets, defaultNamespace, signal),
+    fetch: (targets, signal) => fetchLiveObjects(ctx.tenant, targets, defaultNamespace, managedSelector, signal),
     onProgress: (health) => {
       const message = waitingFor(health);
       if (message === lastProgress) return;

@@ -7,7 +7,6 @@
 import type { RollbackStoreConfig } from "../config/flags.js";
 import type { Logger } from "../util/log.js";
 import { FilesystemRollbackStore } from "./fs-store.js";
-import { S3RollbackStore } from "./s3-store.js";
 import { RollbackStoreError, type RollbackStore } from "./store.js";
 
 export interface RollbackStoreFactoryOptions {
@@ -43,6 +42,8 @@ export async function rollbackStoreFromConfig(
     if (s3.endpoint === "" || s3.bucket === "") {
       throw new RollbackStoreError("--rollback-store-s3-endpoint and --rollback-store-s3-bucket must be set together");
     }
+    // Imported here so the AWS SDK's S3 client is loaded only when an S3 store is configured.
+    const { S3RollbackStore } = await import("./s3-store.js");
     const store = new S3RollbackStore({ ...s3, retain: options.retain, log });
     try {
       await store.open();

@@ -5,11 +5,15 @@
  * (Shamir secret sharing) each group yields a share and `shamir_threshold`
  * shares are combined (HashiCorp's scheme over GF(2^8), as sops vendors it).
  */
-import { armor, Decrypter, identityToRecipient } from "age-encryption";
-import * as openpgp from "openpgp";
+import type * as openpgp from "openpgp";
 import type { KeyGroup } from "./metadata.js";
 import { describeRecipient } from "./metadata.js";
 import type { DecryptionKeys, KmsProvider, RecipientEntry } from "./types.js";
+
+// age-encryption and openpgp are imported on first use: ~11 MiB of heap
+// together (node 20), held for nothing by a controller without SOPS files.
+const loadAge = () => import("age-encryption");
+const loadOpenpgp = () => import("openpgp");
 
 /** Why no data key came out; recipients and offered keys are public identifiers only. */
 export class NoKeyError extends Error {
@@ -46,6 +50,8 @@ export function prepareKeys(keys: DecryptionKeys): Promise<PreparedKeys> {
 
 async function doPrepare(keys: DecryptionKeys): Promise<PreparedKeys> {
   const out: PreparedKeys = { ageIdentities: [], ageRecipients: [], pgpKeys: [], pgpFingerprints: [], problems: [] };
+  const { identityToRecipient } = keys.ageIdentities.length > 0 ? await loadAge() : { identityToRecipient: undefined as never };
+  const openpgp = keys.pgpPrivateKeys.length > 0 ? await loadOpenpgp() : (undefined as never);
   for (const [i, id] of keys.ageIdentities.entries()) {
     try {
       out.ageRecipients.push(await identityToRecipient(id));
@@ -81,6 +87,7 @@ async function tryAge(entry: RecipientEntry, keys: PreparedKeys): Promise<Attemp
   if (keys.ageIdentities.length === 0) return { skip: "no age identity offered" };
   const enc = entry.enc;
   if (typeof enc !== "string" || enc === "") return { fail: "the age entry has no enc" };
+  const { armor, Decrypter } = await loadAge();
   const d = new Decrypter();
   for (const id of keys.ageIdentities) d.addIdentity(id);
   let file: Uint8Array;
@@ -112,6 +119,7 @@ async function tryPgp(entry: RecipientEntry, keys: PreparedKeys): Promise<Attemp
   if (keys.pgpKeys.length === 0) return { skip: "no PGP key offered" };
   const enc = entry.enc;
   if (typeof enc !== "string" || enc === "") return { fail: "the pgp entry has no enc" };
+  const openpgp = await loadOpenpgp();
   let message: openpgp.Message<Uint8Array>;
   try {
     message = await openpgp.readMessage({ armoredMessage: enc });

@@ -125,6 +125,7 @@ describe("teardown", () => {
       resourceFor: (apiVersion, kind) => client.resourceFor(apiVersion, kind),
       servedVersions: (group, kind) => client.servedVersions(group, kind),
       get: (ref) => client.get(ref),
+      list: (apiVersion, kind, options) => client.list(apiVersion, kind, options),
       listAll: (apiVersion, kind, options) => client.listAll(apiVersion, kind, options),
       apply: (obj, options) => client.apply(obj, options),
       patch: (ref, body, type, options) => client.patch(ref, body, type, options),

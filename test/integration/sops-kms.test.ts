@@ -19,7 +19,7 @@ import { after, before, describe, test } from "node:test";
 import { CreateKeyCommand, DisableKeyCommand, EncryptCommand, KMSClient } from "@aws-sdk/client-kms";
 import { parse } from "yaml";
 import { DecryptionError } from "../../src/errors.js";
-import { AwsKmsProvider } from "../../src/sops/kms/index.js";
+import { AwsKmsProvider } from "../../src/sops/kms/aws.js";
 import { toolPath } from "../../src/util/tools.js";
 
 const REGION = "eu-west-2";

@@ -34,6 +34,9 @@ class MemoryClient implements ApplyClient {
     const obj = this.objects.get(objectId(ref));
     return obj && { ...obj, apiVersion: ref.apiVersion };
   }
+  async list(): Promise<{ items: KubeObject[] }> {
+    return { items: [] };
+  }
   async listAll(): Promise<{ items: KubeObject[] }> {
     return { items: [] };
   }

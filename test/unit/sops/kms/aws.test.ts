@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { DecryptionError } from "../../../../src/errors.js";
-import { AwsKmsProvider, encryptionContext } from "../../../../src/sops/kms/index.js";
+import { AwsKmsProvider, encryptionContext } from "../../../../src/sops/kms/aws.js";
 import { startLoopback, type Loopback, type RecordedRequest } from "./loopback.js";
 
 const DATA_KEY = Buffer.from("0123456789ABCDEF0123456789ABCDEF");

@@ -11,7 +11,7 @@ import { constants, generateKeyPairSync, privateDecrypt, publicEncrypt, type Key
 import { after, before, beforeEach, describe, test } from "node:test";
 import type { AccessToken, GetTokenOptions, TokenCredential } from "@azure/identity";
 import { DecryptionError } from "../../../../src/errors.js";
-import { AzureKeyVaultProvider } from "../../../../src/sops/kms/index.js";
+import { AzureKeyVaultProvider } from "../../../../src/sops/kms/azure.js";
 import { startLoopback, type Loopback, type RecordedRequest } from "./loopback.js";
 
 const DATA_KEY = Buffer.from("fedcba9876543210fedcba9876543210");

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { OAuth2Client } from "google-auth-library";
 import { DecryptionError } from "../../../../src/errors.js";
-import { GcpKmsProvider } from "../../../../src/sops/kms/index.js";
+import { GcpKmsProvider } from "../../../../src/sops/kms/gcp.js";
 import { startLoopback, type Loopback, type RecordedRequest } from "./loopback.js";
 
 const DATA_KEY = Buffer.from("abcdefghijklmnopqrstuvwxyz012345");
