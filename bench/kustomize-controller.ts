@@ -34,8 +34,10 @@
 // runs under `node --cpu-prof` in B1 and writes its profiles there),
 // BENCH_WRITE_DOCS=0 (do not rewrite docs/performance.md), BENCH_KC_LOG_DIR (keep
 // each controller's log there), BENCH_OUR_NODE_ARGS (node flags for our
-// controller, e.g. "--heap-prof --heap-prof-dir=/tmp/hp"), BENCH_KC_B3_PEERS=0
-// (B3 runs ours alone: for profiling, not for the table).
+// controller, e.g. "--heap-prof --heap-prof-dir=/tmp/hp"), BENCH_OUR_ARGS (its
+// own flags, e.g. "--log-level=debug"), BENCH_KC_B3_PEERS=0
+// (B3 runs ours alone: for profiling, not for the table), BENCH_KC_B1_PEERS=0
+// (the same for B1).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -90,6 +92,7 @@ export function kcBenchOptionsFromEnv(): KcBenchOptions {
     only: new Set((process.env.BENCH_KC_ONLY ?? "b1,b3,b4").split(",").map((s) => s.trim().toLowerCase())),
     ...(process.env.BENCH_CPU_PROF ? { cpuProfileDir: process.env.BENCH_CPU_PROF } : {}),
     writeDocs: process.env.BENCH_WRITE_DOCS !== "0",
+    ...(process.env.BENCH_KC_B1_PEERS === "0" ? { kcVariants: {} } : {}),
     scaleVariants:
       process.env.BENCH_KC_B3_PEERS === "0"
         ? {}
@@ -156,7 +159,8 @@ function contenders(cluster: TestCluster, kcArgs: Record<string, string[]>): Con
     kind: "ours",
     async start(namespace, options = {}) {
       const nodeArgs = process.env.BENCH_OUR_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
-      const c = new OurController({ kubeconfigPath: cluster.kubeconfigPath, namespace, nodeArgs, ...(options.cpuProfileDir ? { cpuProfileDir: options.cpuProfileDir } : {}) });
+      const extraArgs = process.env.BENCH_OUR_ARGS?.split(" ").filter(Boolean) ?? [];
+      const c = new OurController({ kubeconfigPath: cluster.kubeconfigPath, namespace, nodeArgs, extraArgs, ...(options.cpuProfileDir ? { cpuProfileDir: options.cpuProfileDir } : {}) });
       await c.start();
       return c;
     },

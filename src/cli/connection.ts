@@ -1,4 +1,4 @@
-import { KubeConfig, type Cluster, type User } from "@kubernetes/client-node";
+import { KubeConfig, type Cluster, type User } from "../kube/kubeconfig-file.js";
 import { parseDuration } from "../api/duration.js";
 import { KubeClient } from "../kube/client.js";
 import { KubeConfigError } from "../kube/errors.js";

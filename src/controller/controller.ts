@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import type { KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfigSource } from "../kube/kubeconfig-file.js";
 import type { ControllerConfig } from "../config/flags.js";
 import { KubeClient } from "../kube/client.js";
 import { EventRecorder } from "../kube/events.js";
@@ -35,7 +35,7 @@ export interface ControllerHandle {
 
 export interface StartOptions {
   config: ControllerConfig;
-  kubeConfig: KubeConfig;
+  kubeConfig: KubeConfigSource;
   log: Logger;
   /** Overrides for tests: a fixed identity, faster health polling. */
   identity?: string;

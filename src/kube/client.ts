@@ -1,5 +1,5 @@
 import { createInterface } from "node:readline";
-import type { KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfigSource } from "./kubeconfig-file.js";
 import type { KubeObject } from "../api/types.js";
 import { crdGroupOf, Discovery, groupVersionPath, isUnservedPath, kindNotFound, type ResourceInfo } from "./discovery.js";
 import { isNotFound, KubeApiError } from "./errors.js";
@@ -99,8 +99,9 @@ const PATCH_CONTENT_TYPES: Record<PatchType, string> = {
 
 /**
  * A small REST client for one API server, working on plain JSON objects.
- * Authentication comes from a client-node `KubeConfig` (files, KUBECONFIG,
- * in-cluster, exec plugins, tokens, client certificates). Clients derived
+ * Authentication comes from a kubeconfig (src/kube/kubeconfig-file.ts, or
+ * client-node's KubeConfig: files, KUBECONFIG, in-cluster, exec plugins,
+ * tokens, client certificates). Clients derived
  * with {@link impersonate} share the connection pool, the discovery cache and
  * the request counters.
  */
@@ -116,7 +117,7 @@ export class KubeClient {
   }
 
   /** A client for the cluster `kubeConfig`'s current context points at. */
-  static fromKubeConfig(kubeConfig: KubeConfig, options: KubeClientOptions = {}): KubeClient {
+  static fromKubeConfig(kubeConfig: KubeConfigSource, options: KubeClientOptions = {}): KubeClient {
     const transport = new Transport(kubeConfig, options);
     return new KubeClient(transport, new Discovery(transport), undefined);
   }

@@ -1,10 +1,10 @@
-import { KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig } from "./kubeconfig-file.js";
 import { KubeConfigError } from "./errors.js";
 
 /**
  * The controller's own connection: `--kubeconfig` if given, else KUBECONFIG,
- * ~/.kube/config, or the in-cluster ServiceAccount (client-node's default
- * order).
+ * ~/.kube/config, or the in-cluster ServiceAccount (kubectl's order; see
+ * src/kube/kubeconfig-file.ts).
  */
 export function loadKubeConfig(options: { path?: string; context?: string } = {}): KubeConfig {
   const kc = new KubeConfig();

@@ -1,7 +1,9 @@
 import http from "node:http";
 import https from "node:https";
 import type { Readable } from "node:stream";
-import { bufferFromFileOrString, type KubeConfig } from "@kubernetes/client-node";
+import { readFileSync } from "node:fs";
+import { authHeaderSource, type HeaderSource } from "./credentials.js";
+import type { KubeConfigSource } from "./kubeconfig-file.js";
 import { KubeApiError, KubeConfigError } from "./errors.js";
 
 /** The verbs counted by {@link RequestStats}; `discovery` is kept apart from `get`. */
@@ -34,7 +36,6 @@ export interface RequestSpec {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 
-type HeaderSource = () => Promise<Record<string, string>>;
 
 /**
  * One connection to one API server: a keep-alive agent with the TLS material
@@ -51,7 +52,7 @@ export class Transport {
   readonly #defaultTimeoutMs: number;
   readonly #stats: RequestStats = Object.fromEntries(VERBS.map((v) => [v, 0])) as RequestStats;
 
-  constructor(kc: KubeConfig, options: { timeoutMs?: number; userAgent?: string } = {}) {
+  constructor(kc: KubeConfigSource, options: { timeoutMs?: number; userAgent?: string } = {}) {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new KubeConfigError("the kubeconfig has no current cluster; set current-context");
     const user = kc.getCurrentUser();
@@ -77,7 +78,7 @@ export class Transport {
       if (cluster.tlsServerName) agentOptions.servername = cluster.tlsServerName;
     }
     this.#agent = isHttps ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
-    this.#authHeaders = authHeaderSource(kc);
+    this.#authHeaders = authHeaderSource(cluster, user);
   }
 
   stats(): RequestStats {
@@ -191,35 +192,9 @@ export function apiErrorFrom(status: number, body: Buffer, spec: Pick<RequestSpe
   });
 }
 
-/**
- * Static credentials become headers once. Exec plugins and token files
- * (in-cluster) go through client-node's authenticators on every request;
- * those cache the credential and refresh it on expiry.
- */
-function authHeaderSource(kc: KubeConfig): HeaderSource {
-  const user = kc.getCurrentUser();
-  if (!user) return async () => ({});
-  if (!user.exec && !user.authProvider) {
-    const headers: Record<string, string> = {};
-    if (user.token) headers.authorization = `Bearer ${user.token}`;
-    else if (user.username) {
-      headers.authorization = `Basic ${Buffer.from(`${user.username}:${user.password ?? ""}`).toString("base64")}`;
-    }
-    return async () => headers;
-  }
-  // client-node 1.3's applyAuthorizationHeader runs only the credential part;
-  // the public applyToHTTPSOptions would also re-read CA/cert files and build
-  // a new agent on every call.
-  const applyAuth = (kc as unknown as { applyAuthorizationHeader?: (o: https.RequestOptions) => Promise<void> })
-    .applyAuthorizationHeader;
-  return async () => {
-    const opts: https.RequestOptions = { headers: {} };
-    if (typeof applyAuth === "function") await applyAuth.call(kc, opts);
-    else await kc.applyToHTTPSOptions(opts);
-    const out: Record<string, string> = {};
-    for (const [k, v] of Object.entries(opts.headers ?? {})) {
-      if (k.toLowerCase() === "authorization" && typeof v === "string") out.authorization = v;
-    }
-    return out;
-  };
+/** PEM or DER bytes from a file, else from base64 data; null when neither is set. */
+function bufferFromFileOrString(file: string | undefined | null, data: string | undefined | null): Buffer | null {
+  if (file) return readFileSync(file);
+  if (data) return Buffer.from(data, "base64");
+  return null;
 }
