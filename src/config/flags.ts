@@ -20,6 +20,8 @@ export interface ControllerConfig {
   leaderElectionReleaseOnCancel: boolean;
   watchNamespaces: string[];
   concurrent: number;
+  /** `--concurrent-builds`: kustomize builds at once, across all StageSets. */
+  concurrentBuilds: number;
   /** `--heap-growth-percent`: V8's heap growing factor in percent (0: V8's own heuristic). */
   heapGrowthPercent: number;
   defaultIntervalMs: number;
@@ -176,6 +178,14 @@ export function buildControllerCommand(): Command {
     .addOption(new Option("--concurrent <n>", "StageSets reconciled at the same time").default(4).argParser(positiveIntArg("--concurrent")))
     .addOption(
       new Option(
+        "--concurrent-builds <n>",
+        "kustomize builds run at the same time across all StageSets (each a process of ~30 MiB); the others wait their turn. kustomize-controller runs one at a time",
+      )
+        .default(1)
+        .argParser(positiveIntArg("--concurrent-builds")),
+    )
+    .addOption(
+      new Option(
         "--heap-growth-percent <n>",
         "how far the JavaScript heap may grow past what the last full garbage collection kept before the next one, in percent (as Go's GOGC); 0 leaves it to V8, which lets it grow up to 4x",
       )
@@ -300,6 +310,7 @@ export function parseControllerFlags(argv: string[], env: NodeJS.ProcessEnv = pr
     leaderElectionReleaseOnCancel: o.leaderElectionReleaseOnCancel,
     watchNamespaces,
     concurrent: o.concurrent,
+    concurrentBuilds: o.concurrentBuilds,
     heapGrowthPercent: o.heapGrowthPercent,
     defaultIntervalMs: o.defaultInterval,
     requeueDependencyMs: o.requeueDependency,

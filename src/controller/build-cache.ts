@@ -18,7 +18,9 @@ interface Entry {
 
 /**
  * Remembers the rendered objects of a stage per (artifact digest, stage
- * spec), so a steady-state reconcile does not run kustomize again. A build
+ * spec), so a steady-state reconcile does not run kustomize again. At most
+ * `maxConcurrentRenders` renders (each a kustomize process, ~30 MiB
+ * resident) run at once; the others wait their turn in arrival order. A build
  * that read substitution variables from ConfigMaps or Secrets is reused only
  * if those still hold the same data (re-read on every lookup; compared by
  * hash, so no secret value is kept in memory beyond the rendered objects).
@@ -26,10 +28,23 @@ interface Entry {
 export class BuildCache {
   readonly #entries = new Map<string, Entry>();
   readonly #maxEntries: number;
+  readonly #maxConcurrentRenders: number;
+  #rendering = 0;
+  readonly #waiting: (() => void)[] = [];
   #clock = 0;
 
-  constructor(maxEntries = 64) {
+  /**
+   * @param maxEntries renders kept (least recently used dropped first)
+   * @param maxConcurrentRenders renders run at once (≥ 1; `--concurrent-builds`)
+   */
+  constructor(maxEntries = 64, maxConcurrentRenders = Number.POSITIVE_INFINITY) {
     this.#maxEntries = maxEntries;
+    this.#maxConcurrentRenders = Math.max(1, maxConcurrentRenders);
+  }
+
+  /** Renders running now (for tests and metrics). */
+  get rendering(): number {
+    return this.#rendering;
   }
 
   async build(
@@ -60,10 +75,23 @@ export class BuildCache {
         return found;
       },
     };
-    const objects = await render(recording);
+    const objects = await this.#inTurn(() => render(recording));
     this.#entries.set(key, { objects: structuredClone(objects), dependencies, lastUsed: ++this.#clock });
     this.#evict();
     return objects;
+  }
+
+  async #inTurn<T>(render: () => Promise<T>): Promise<T> {
+    if (this.#rendering >= this.#maxConcurrentRenders) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    else this.#rendering++;
+    try {
+      return await render();
+    } finally {
+      // The slot passes straight to the next waiter, so a newcomer cannot overtake it.
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#rendering--;
+    }
   }
 
   async #stillValid(entry: Entry, varSource: VarSource): Promise<boolean> {

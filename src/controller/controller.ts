@@ -119,6 +119,7 @@ export async function startController(options: StartOptions): Promise<Controller
           inventoryShardCap: config.inventoryShardCap,
           runbookBaseUrl: config.runbookBaseUrl,
           allowedActionHosts: config.allowedActionHosts,
+          concurrentBuilds: config.concurrentBuilds,
           ...(options.healthPollIntervalMs ? { healthPollIntervalMs: options.healthPollIntervalMs } : {}),
         },
       });

@@ -70,6 +70,8 @@ export interface ReconcilerOptions {
   allowedActionHosts?: readonly string[];
   /** How often a stage's health is re-read while it is verified. */
   healthPollIntervalMs?: number;
+  /** `--concurrent-builds`: stage renders (kustomize processes) at once; default unbounded. */
+  concurrentBuilds?: number;
 }
 
 export interface ReconcilerDeps {
@@ -106,13 +108,14 @@ export class StageSetReconciler {
   readonly #deps: ReconcilerDeps;
   readonly #sources: CachedSourceReader;
   readonly #memo = new AppliedStateMemo();
-  readonly #builds = new BuildCache();
+  readonly #builds: BuildCache;
   readonly #now: () => Date;
   readonly #jitter: (ms: number) => number;
   readonly #active = new ActiveRuns();
 
   constructor(deps: ReconcilerDeps) {
     this.#deps = deps;
+    this.#builds = new BuildCache(undefined, deps.options.concurrentBuilds);
     this.#sources = new CachedSourceReader(deps.caches.sources, deps.client);
     const clock = deps.clock;
     this.#now = deps.now ?? (clock ? () => new Date(clock.now()) : () => new Date());

@@ -12,6 +12,8 @@ test("defaults match the configuration reference", () => {
   assert.equal(c.defaultIntervalMs, 600_000);
   assert.equal(c.inventoryMode, "hybrid");
   assert.equal(c.inventoryShardCap, 5000);
+  assert.equal(c.concurrentBuilds, 1);
+  assert.equal(c.heapGrowthPercent, 100);
   assert.equal(c.noCrossNamespaceRefs, false);
   assert.deepEqual(c.allowedActionHosts, []);
   assert.deepEqual(c.watchNamespaces, []);
@@ -56,6 +58,8 @@ test("logging flags and their controller-runtime aliases", () => {
 const bad: [string[], RegExp][] = [
   [["--default-interval", "10"], /--default-interval wants a duration/],
   [["--inventory-shard-cap", "0"], /--inventory-shard-cap wants a whole number/],
+  [["--concurrent-builds", "0"], /--concurrent-builds wants a whole number of at least 1/],
+  [["--heap-growth-percent", "-5"], /--heap-growth-percent wants a whole number of at least 0/],
   [["--inventory-mode", "list"], /Allowed choices are entries, hybrid, applyset/],
   [["--metrics-bind-address", "localhost"], /--metrics-bind-address wants host:port/],
   [["--log-level", "loud"], /Allowed choices are trace, debug, info, warn, error/],

@@ -50,3 +50,32 @@ test("the cache is bounded", async () => {
   for (const d of ["a", "b", "c", "a"]) await cache.build(`sha256:${d}`, { name: "s", sourceRef: { name: "x" } }, "ns", vars, render);
   assert.equal(renders, 4, "the oldest entry was evicted");
 });
+
+test("at most maxConcurrentRenders renders run at once; the others start in arrival order as slots free, also after a failed render", async () => {
+  const cache = new BuildCache(64, 2);
+  const started: string[] = [];
+  const finish = new Map<string, { resolve: () => void; reject: (err: Error) => void }>();
+  const render = (digest: string) => () =>
+    new Promise<KubeObject[]>((resolve, reject) => {
+      started.push(digest);
+      finish.set(digest, { resolve: () => resolve([]), reject });
+    });
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+  const vars = source({});
+  const builds = ["a", "b", "c", "d"].map((d) => cache.build(`sha256:${d}`, stage, "ns", vars, render(d)).then(() => d, (err: Error) => `${d}: ${err.message}`));
+  await settle();
+  assert.deepEqual(started, ["a", "b"]);
+  assert.equal(cache.rendering, 2);
+
+  finish.get("b")!.reject(new Error("kustomize failed"));
+  await settle();
+  assert.deepEqual(started, ["a", "b", "c"], "a failed render frees its slot for the next in line");
+
+  finish.get("a")!.resolve();
+  await settle();
+  assert.deepEqual(started, ["a", "b", "c", "d"]);
+  finish.get("c")!.resolve();
+  finish.get("d")!.resolve();
+  assert.deepEqual(await Promise.all(builds), ["a", "b: kustomize failed", "c", "d"]);
+  assert.equal(cache.rendering, 0);
+});
