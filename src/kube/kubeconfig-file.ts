@@ -99,10 +99,13 @@ export class KubeConfig {
   /**
    * KUBECONFIG (a list of files, merged as kubectl merges them: the first
    * file to define a name or the current context wins), else
-   * ~/.kube/config, else the in-cluster ServiceAccount, else
-   * http://localhost:8080 (client-go's and client-node's last resort).
+   * ~/.kube/config, else the in-cluster ServiceAccount — kubectl's order,
+   * for the CLI. With `order: "controller"`, the in-cluster ServiceAccount
+   * comes before ~/.kube/config (controller-runtime's GetConfig order, which
+   * the Flux controllers follow). Without any of them,
+   * http://localhost:8080 (client-go's last resort).
    */
-  loadFromDefault(env: NodeJS.ProcessEnv = process.env, serviceAccountDir = SERVICE_ACCOUNT_DIR): void {
+  loadFromDefault(env: NodeJS.ProcessEnv = process.env, serviceAccountDir = SERVICE_ACCOUNT_DIR, order: "kubectl" | "controller" = "kubectl"): void {
     const files = (env.KUBECONFIG ?? "").split(delimiter).filter(Boolean);
     if (files.length > 0) {
       this.loadFromFile(files[0]!);
@@ -113,13 +116,18 @@ export class KubeConfig {
       }
       return;
     }
+    const inCluster = Boolean(env.KUBERNETES_SERVICE_HOST && env.KUBERNETES_SERVICE_PORT) && existsSync(join(serviceAccountDir, "token"));
+    if (order === "controller" && inCluster) {
+      this.loadFromCluster(env, serviceAccountDir);
+      return;
+    }
     const home = env.HOME || homedir();
     const config = home ? join(home, ".kube", "config") : "";
     if (config && existsSync(config)) {
       this.loadFromFile(config);
       return;
     }
-    if (existsSync(join(serviceAccountDir, "token"))) {
+    if (inCluster) {
       this.loadFromCluster(env, serviceAccountDir);
       return;
     }

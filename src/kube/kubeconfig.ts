@@ -3,17 +3,17 @@ import { KubeConfigError } from "./errors.js";
 
 /**
  * The controller's own connection: `--kubeconfig` if given, else KUBECONFIG,
- * ~/.kube/config, or the in-cluster ServiceAccount (kubectl's order; see
- * src/kube/kubeconfig-file.ts).
+ * the in-cluster ServiceAccount, or ~/.kube/config (controller-runtime's
+ * order, as docs/configuration.md says; see src/kube/kubeconfig-file.ts).
  */
 export function loadKubeConfig(options: { path?: string; context?: string } = {}): KubeConfig {
   const kc = new KubeConfig();
   try {
     if (options.path) kc.loadFromFile(options.path);
-    else kc.loadFromDefault();
+    else kc.loadFromDefault(process.env, undefined, "controller");
     if (options.context) kc.setCurrentContext(options.context);
   } catch (err) {
-    const where = options.path ?? "KUBECONFIG / ~/.kube/config / in-cluster ServiceAccount";
+    const where = options.path ?? "KUBECONFIG / in-cluster ServiceAccount / ~/.kube/config";
     throw new KubeConfigError(`cannot load kubeconfig from ${where}: ${(err as Error).message}`, { cause: err });
   }
   if (!kc.getCurrentCluster()) {

@@ -130,8 +130,13 @@ describe("KubeConfig (our kubeconfig reader)", () => {
 
     mkdirSync(join(home, ".kube"));
     writeFileSync(join(home, ".kube", "config"), FULL);
-    kc.loadFromDefault({ HOME: home }, sa);
-    assert.equal(kc.getCurrentContext(), "dev");
+    const inPod = { HOME: home, KUBERNETES_SERVICE_HOST: "10.0.0.1", KUBERNETES_SERVICE_PORT: "443" };
+    kc.loadFromDefault(inPod, sa);
+    assert.equal(kc.getCurrentContext(), "dev", "kubectl's order: ~/.kube/config before the ServiceAccount");
+    kc.loadFromDefault(inPod, sa, "controller");
+    assert.equal(kc.getCurrentContext(), "inClusterContext", "controller-runtime's order: the ServiceAccount before ~/.kube/config");
+    kc.loadFromDefault({ HOME: home }, sa, "controller");
+    assert.equal(kc.getCurrentContext(), "dev", "outside a Pod (no KUBERNETES_SERVICE_HOST) the token file alone is not in-cluster");
   });
 });
 
