@@ -50,4 +50,5 @@ ENV NODE_ENV=production \
     STAGESET_VERSION=${VERSION}
 USER 65532:65532
 # stagesetctl: --entrypoint /nodejs/bin/node … /app/dist/src/cli/main.js
-ENTRYPOINT ["/nodejs/bin/node", "/app/dist/src/main.js"]
+# V8 flags: src/util/node-flags.ts (a unit test keeps them in step).
+ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=8", "/app/dist/src/main.js"]

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8
 import { FlagError, isHelpOrVersion, parseControllerFlags, type ControllerConfig } from "./config/flags.js";
 import { startController } from "./controller/controller.js";
 import { loadKubeConfig } from "./kube/kubeconfig.js";

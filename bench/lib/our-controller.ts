@@ -1,6 +1,6 @@
 /**
  * Our controller as operators run it, a process of its own (`node
- * dist/src/main.js`), so its CPU and memory compare with kustomize-controller's
+ * <CONTROLLER_NODE_FLAGS> dist/src/main.js`, as the image's entrypoint), so its CPU and memory compare with kustomize-controller's
  * process: watching one namespace, no leader election, no webhook, default
  * flags otherwise. With `cpuProfileDir` it runs under `node --cpu-prof` and
  * writes a .cpuprofile there when stopped.
@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { CONTROLLER_NODE_FLAGS } from "../../src/util/node-flags.js";
 import { repoRoot } from "../../src/util/tools.js";
 import { freePorts } from "../../test/support/controlplane/ports.js";
 import { waitFor } from "../../test/support/wait.js";
@@ -42,6 +43,7 @@ export class OurController {
     if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\``);
     const [health, metrics] = (await freePorts(2)) as [number, number];
     const args = [
+      ...CONTROLLER_NODE_FLAGS,
       ...(this.options.cpuProfileDir ? ["--cpu-prof", `--cpu-prof-dir=${this.options.cpuProfileDir}`] : []),
       ...(this.options.nodeArgs ?? []),
       main,

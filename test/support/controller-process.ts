@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
+import { CONTROLLER_NODE_FLAGS } from "../../src/util/node-flags.js";
 import { repoRoot } from "../../src/util/tools.js";
 
 /** How to run the controller binary: the compiled one when built, else the TypeScript source through tsx. */
 export function controllerCommand(): string[] {
   const compiled = `${repoRoot()}/dist/src/main.js`;
-  return existsSync(compiled) ? [compiled] : ["--import", "tsx", `${repoRoot()}/src/main.ts`];
+  return existsSync(compiled) ? [...CONTROLLER_NODE_FLAGS, compiled] : [...CONTROLLER_NODE_FLAGS, "--import", "tsx", `${repoRoot()}/src/main.ts`];
 }
 
 /**
