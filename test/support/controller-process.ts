@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { CONTROLLER_NODE_FLAGS } from "../../src/util/node-flags.js";
+import { isolatedControllerFlags } from "./controller.js";
 import { repoRoot } from "../../src/util/tools.js";
 
 /** How to run the controller binary: the compiled one when built, else the TypeScript source through tsx. */
@@ -32,15 +33,7 @@ export class ControllerProcess {
       process.execPath,
       [
         ...controllerCommand(),
-        "--watch-namespaces",
-        this.namespace,
-        "--health-probe-bind-address",
-        "127.0.0.1:0",
-        "--metrics-bind-address",
-        "0",
-        "--gate-bind-address",
-        "127.0.0.1:0",
-        "--enable-webhook=false",
+        ...isolatedControllerFlags(this.namespace),
         "--kubeconfig",
         this.kubeconfigPath,
         ...this.extraFlags,

@@ -14,13 +14,12 @@ import { waitFor } from "./wait.js";
  * STAGESET_TEST_LOG=debug shows its logs. A `clock` (a FakeClock) times its
  * leader election, work queue and event aggregation.
  */
-export async function startTestController(
-  cluster: TestCluster,
-  namespace: string,
-  flags: string[] = [],
-  options: { identity?: string; clock?: Clock; /** Receives every JSON log line at debug level (for tests that inspect logs). */ logLines?: string[] } = {},
-): Promise<ControllerHandle> {
-  const config = parseControllerFlags([
+/**
+ * The flags of a test controller watching only `namespace`: probes and the
+ * gate on ephemeral loopback ports, no metrics listener, no webhook.
+ */
+export function isolatedControllerFlags(namespace: string): string[] {
+  return [
     "--watch-namespaces",
     namespace,
     "--health-probe-bind-address",
@@ -30,6 +29,17 @@ export async function startTestController(
     "--gate-bind-address",
     "127.0.0.1:0",
     "--enable-webhook=false",
+  ];
+}
+
+export async function startTestController(
+  cluster: TestCluster,
+  namespace: string,
+  flags: string[] = [],
+  options: { identity?: string; clock?: Clock; /** Receives every JSON log line at debug level (for tests that inspect logs). */ logLines?: string[] } = {},
+): Promise<ControllerHandle> {
+  const config = parseControllerFlags([
+    ...isolatedControllerFlags(namespace),
     "--default-interval",
     "1m",
     ...flags,
