@@ -1,4 +1,5 @@
 import type { KubeObject } from "../api/types.js";
+import { forEachBounded } from "../apply/concurrency.js";
 import type { KubeClient } from "../kube/client.js";
 import { objectId, type ObjectRef } from "../health/index.js";
 
@@ -69,15 +70,8 @@ export async function fetchLiveObjects(
       gets.push(...getEach(group, group.targets));
     }
   }
-  await runLimited(lists, CONCURRENCY);
-  await runLimited(gets, CONCURRENCY);
+  const run = (task: () => Promise<void>) => task();
+  await forEachBounded(lists, CONCURRENCY, run);
+  await forEachBounded(gets, CONCURRENCY, run);
   return live;
-}
-
-async function runLimited(tasks: (() => Promise<void>)[], limit: number): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < tasks.length) await tasks[next++]!();
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
 }
