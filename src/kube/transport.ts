@@ -1,6 +1,5 @@
 import http from "node:http";
 import https from "node:https";
-import type { Readable } from "node:stream";
 import { readFileSync } from "node:fs";
 import { authHeaderSource, type HeaderSource } from "./credentials.js";
 import type { KubeConfigSource } from "./kubeconfig-file.js";
@@ -125,14 +124,17 @@ export class Transport {
     }
     // A watch has no overall deadline: the server ends it after timeoutSeconds.
     const timeoutMs = spec.verb === "watch" ? undefined : (spec.timeoutMs ?? this.#defaultTimeoutMs);
-    const signals = [spec.signal, timeoutMs ? AbortSignal.timeout(Math.max(1, Math.ceil(timeoutMs))) : undefined].filter(
-      (s): s is AbortSignal => s !== undefined,
-    );
-    const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+    if (spec.signal?.aborted) throw abortError(spec.signal);
 
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-      const req = this.#request(url, { method: spec.method, headers, agent: this.#agent, signal }, resolve);
-      req.on("error", (err) => reject(transportError(err, spec, timeoutMs)));
+      let deadline: RequestDeadline | undefined;
+      const req = this.#request(url, { method: spec.method, headers, agent: this.#agent }, (res: ResponseWithDeadline) => {
+        res[DEADLINE] = deadline;
+        resolve(res);
+      });
+      deadline = new RequestDeadline(req, timeoutMs, spec.signal);
+      req.once("close", () => deadline?.clear());
+      req.on("error", (err) => reject(transportError(err, spec, timeoutMs, deadline?.timedOut ?? false)));
       req.end(payload);
     });
     const status = res.statusCode ?? 0;
@@ -142,20 +144,63 @@ export class Transport {
   }
 }
 
-async function readBody(res: Readable, spec: RequestSpec, timeoutMs: number | undefined): Promise<Buffer> {
+const DEADLINE = Symbol("deadline");
+type ResponseWithDeadline = http.IncomingMessage & { [DEADLINE]?: RequestDeadline | undefined };
+
+/**
+ * One request's overall deadline and the caller's cancellation: one timer
+ * and one listener, both dropped when the request closes (its answer read,
+ * or the watch ended). This replaces an AbortSignal.timeout (and an
+ * AbortSignal.any with the caller's signal) per request, which cost about
+ * 15% of the client's CPU in a 1000-object apply.
+ */
+class RequestDeadline {
+  timedOut = false;
+  readonly #timer: NodeJS.Timeout | undefined;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort: (() => void) | undefined;
+
+  constructor(req: http.ClientRequest, timeoutMs: number | undefined, signal: AbortSignal | undefined) {
+    if (timeoutMs !== undefined) {
+      this.#timer = setTimeout(() => {
+        this.timedOut = true;
+        req.destroy(Object.assign(new Error(`no answer within ${timeoutMs}ms`), { name: "TimeoutError" }));
+      }, Math.max(1, Math.ceil(timeoutMs)));
+      this.#timer.unref();
+    }
+    if (signal) {
+      this.#signal = signal;
+      this.#onAbort = () => req.destroy(abortError(signal));
+      signal.addEventListener("abort", this.#onAbort, { once: true });
+    }
+  }
+
+  clear(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#onAbort) this.#signal?.removeEventListener("abort", this.#onAbort);
+  }
+}
+
+/** What a cancelled request rejects with: an AbortError carrying the signal's reason, as fetch and http.request give. */
+function abortError(signal: AbortSignal): Error {
+  return Object.assign(new Error("The operation was aborted", { cause: signal.reason }), { name: "AbortError" });
+}
+
+
+async function readBody(res: http.IncomingMessage, spec: RequestSpec, timeoutMs: number | undefined): Promise<Buffer> {
   const chunks: Buffer[] = [];
   try {
     for await (const chunk of res) chunks.push(chunk as Buffer);
   } catch (err) {
-    throw transportError(err as Error, spec, timeoutMs);
+    throw transportError(err as Error, spec, timeoutMs, (res as ResponseWithDeadline)[DEADLINE]?.timedOut ?? false);
   }
   return Buffer.concat(chunks);
 }
 
-function transportError(err: Error, spec: RequestSpec, timeoutMs: number | undefined): Error {
+function transportError(err: Error, spec: RequestSpec, timeoutMs: number | undefined, deadlinePassed = false): Error {
   // The caller cancelled: not an API failure, hand the AbortError back as is.
   if (spec.signal?.aborted) return err;
-  const timedOut = err.name === "AbortError" || err.name === "TimeoutError";
+  const timedOut = deadlinePassed || err.name === "AbortError" || err.name === "TimeoutError";
   return new KubeApiError(
     {
       status: 0,
