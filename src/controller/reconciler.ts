@@ -398,6 +398,9 @@ export class StageSetReconciler {
         changes: stageChanges,
         onPhase: publish,
         healthPollIntervalMs: options.healthPollIntervalMs ?? DEFAULT_HEALTH_POLL_MS,
+        onTimings: (durationsMs) => {
+          for (const [phase, ms] of Object.entries(durationsMs)) this.#deps.metrics?.stagePhaseDuration.observe({ phase }, ms / 1000);
+        },
         laterStageIds: () => this.#laterStageIds(run, index, tenant),
         ...(hasActions(stage) && !mode.restore ? { actions: this.#actionsContext(run, index, stage, source, tenant, stageStatus) } : {}),
         ...this.#decryption(stageSet),

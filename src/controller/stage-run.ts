@@ -50,6 +50,8 @@ export interface StageRunContext {
   laterStageIds?: () => Promise<ReadonlySet<string>>;
   /** The stage's pre/post/onFailure actions: absent when the stage has none. */
   actions?: StageActionsContext;
+  /** Receives the milliseconds each phase took once the stage ends, failed or not (see StageTimings). */
+  onTimings?(durationsMs: Record<StagePhaseName, number>): void;
   /** `spec.decryption`, resolved: absent when the StageSet asks for none. */
   decryption?: StageDecryption;
 }
@@ -84,16 +86,53 @@ export interface StageRunResult {
  * applied before a failure is undone, and `ctx.changes` keeps what was done.
  */
 export async function runStage(ctx: StageRunContext): Promise<StageRunResult> {
+  const timings = new StageTimings();
   const objects = await fetchAndBuild(ctx);
-  if (!ctx.actions) return syncAndVerify(ctx, objects);
+  timings.mark("build");
+  try {
+    return await runBuiltStage(ctx, objects, timings);
+  } finally {
+    const durationsMs = timings.durations();
+    ctx.log.debug({ stage: ctx.stage.name, objects: objects.length, durationsMs }, "stage timings");
+    ctx.onTimings?.(durationsMs);
+  }
+}
+
+/**
+ * Where a stage's time went (the debug log's "stage timings" and the
+ * stage phase histogram): each phase's milliseconds, measured from the end
+ * of the one before it. Phases, in order: build (fetch and render), pre
+ * (actions), apply (with the inventory write), verify, post (actions),
+ * prune; a phase the stage did not reach is absent.
+ */
+export type StagePhaseName = "build" | "pre" | "apply" | "verify" | "post" | "prune";
+
+class StageTimings {
+  readonly #marks: Array<[StagePhaseName, number]> = [];
+  #last = performance.now();
+
+  mark(phase: StagePhaseName): void {
+    const now = performance.now();
+    this.#marks.push([phase, Math.round(now - this.#last)]);
+    this.#last = now;
+  }
+
+  durations(): Record<StagePhaseName, number> {
+    return Object.fromEntries(this.#marks) as Record<StagePhaseName, number>;
+  }
+}
+
+async function runBuiltStage(ctx: StageRunContext, objects: KubeObject[], timings: StageTimings): Promise<StageRunResult> {
+  if (!ctx.actions) return syncAndVerify(ctx, objects, timings);
   const actions = ctx.actions;
   const list = (name: "pre" | "post") =>
     runActionList({ list: name, actions: ctx.stage.actions?.[name] ?? [], env: actions.env, ledger: actions.ledger, executorFor: actions.executorFor, ...(actions.hooks ? { hooks: actions.hooks } : {}) });
   try {
     // pre: before anything of the stage is applied; a failure applies nothing.
     await list("pre");
+    timings.mark("pre");
     // post: once the stage is verified, before what left it is pruned; the stage is Ready only when they all succeeded.
-    return await syncAndVerify(ctx, objects, () => list("post"));
+    return await syncAndVerify(ctx, objects, timings, () => list("post"));
   } catch (err) {
     if (ctx.signal.aborted || (ctx.waitSignal?.aborted ?? false)) throw err;
     throw await withOnFailure(ctx, actions, err);
@@ -116,7 +155,7 @@ async function withOnFailure(ctx: StageRunContext, actions: StageActionsContext,
   return new Error(`${errorMessage(err)}${also}`, { cause: err });
 }
 
-async function syncAndVerify(ctx: StageRunContext, objects: KubeObject[], afterVerify?: () => Promise<void>): Promise<StageRunResult> {
+async function syncAndVerify(ctx: StageRunContext, objects: KubeObject[], timings: StageTimings, afterVerify?: () => Promise<void>): Promise<StageRunResult> {
   await ctx.onPhase("Applying");
   const changes = ctx.changes ?? new ChangeSet();
   const synced = await syncStage({
@@ -131,14 +170,18 @@ async function syncAndVerify(ctx: StageRunContext, objects: KubeObject[], afterV
     memo: ctx.memo,
     changes,
     beforePrune: async (applied) => {
+      timings.mark("apply");
       await ctx.onPhase("Verifying");
       const skipped = new Set(applied.entries.filter((e) => e.action === "skipped").map((e) => e.id));
       await verify(ctx, applied.applied.filter((o) => !skipped.has(objectId(o))));
+      timings.mark("verify");
       await afterVerify?.();
+      timings.mark("post");
     },
     onPrune: () => ctx.onPhase("Pruning"),
     ...(ctx.laterStageIds ? { keep: ctx.laterStageIds } : {}),
   });
+  timings.mark("prune");
   if (synced.prune.pruned.length > 0) {
     ctx.log.info({ stage: ctx.stage.name, pruned: synced.prune.pruned.map(describe) }, "pruned objects that left the stage");
   }

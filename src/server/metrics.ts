@@ -22,6 +22,7 @@ export class Metrics {
   readonly stageReady: Gauge<"namespace" | "stageset" | "stage">;
   readonly actionTotal: Counter<"namespace" | "name" | "stage" | "list" | "result">;
   readonly actionDuration: Histogram<"namespace" | "name" | "stage" | "list">;
+  readonly stagePhaseDuration: Histogram<"phase">;
   readonly migrationTotal: Counter<"namespace" | "name" | "migration" | "result">;
   readonly runtimeReconcileTotal: Counter<"controller" | "result">;
   readonly runtimeReconcileErrors: Counter<"controller">;
@@ -55,6 +56,14 @@ export class Metrics {
       help: "Duration of action attempts.",
       labelNames: ["namespace", "name", "stage", "list"],
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
+      registers,
+    });
+    // By phase alone: per StageSet and stage it would be a histogram per object; the debug log's "stage timings" has that detail.
+    this.stagePhaseDuration = new Histogram({
+      name: "stageset_stage_phase_duration_seconds",
+      help: "Duration of each phase of a stage run (build, pre, apply, verify, post, prune).",
+      labelNames: ["phase"],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
       registers,
     });
     this.migrationTotal = new Counter({

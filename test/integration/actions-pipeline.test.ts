@@ -133,6 +133,12 @@ describe("actions around stages", { concurrency: true }, () => {
         ],
         "stageset_action_total counts each attempt by list and result",
       );
+      const phaseCounts = new Map(
+        (await controller.metrics.stagePhaseDuration.get()).values.filter((v) => v.metricName === "stageset_stage_phase_duration_seconds_count").map((v) => [v.labels.phase, v.value]),
+      );
+      for (const phase of ["build", "pre", "apply", "verify", "post", "prune"]) {
+        assert.ok((phaseCounts.get(phase) ?? 0) >= 1, `stageset_stage_phase_duration_seconds observed the ${phase} phase`);
+      }
 
       // A forced reconcile of the same revision runs no action again.
       await client.patch({ ...STAGESET, namespace, name: "web" }, { metadata: { annotations: { "reconcile.fluxcd.io/requestedAt": "again" } } }, "merge");

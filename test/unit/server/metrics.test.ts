@@ -17,6 +17,7 @@ const EXPECTED: [name: string, type: string, labels: string[]][] = [
   ["stageset_stage_ready", "gauge", ["namespace", "stageset", "stage"]],
   ["stageset_action_total", "counter", ["namespace", "name", "stage", "list", "result"]],
   ["stageset_action_duration_seconds", "histogram", ["namespace", "name", "stage", "list"]],
+  ["stageset_stage_phase_duration_seconds", "histogram", ["phase"]],
   ["stageset_migration_total", "counter", ["namespace", "name", "migration", "result"]],
   ["controller_runtime_reconcile_total", "counter", ["controller", "result"]],
   ["controller_runtime_reconcile_errors_total", "counter", ["controller"]],
