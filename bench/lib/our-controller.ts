@@ -27,6 +27,7 @@ export class OurController {
   #child: ChildProcess | undefined;
   #output = "";
   #exited: string | undefined;
+  #metricsPort = 0;
 
   constructor(private readonly options: OurControllerOptions) {}
 
@@ -42,6 +43,7 @@ export class OurController {
     const main = join(repoRoot(), "dist", "src", "main.js");
     if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\``);
     const [health, metrics] = (await freePorts(2)) as [number, number];
+    this.#metricsPort = metrics;
     const args = [
       ...CONTROLLER_NODE_FLAGS,
       ...(this.options.cpuProfileDir ? ["--cpu-prof", `--cpu-prof-dir=${this.options.cpuProfileDir}`] : []),
@@ -75,6 +77,19 @@ export class OurController {
       },
       { description: "stageset-controller /readyz", timeoutMs: 60_000, intervalMs: 100, abortIf: () => this.#exited },
     );
+  }
+
+  /**
+   * Seconds spent so far in each phase of its stage runs (build, apply,
+   * verify, ...), the sums of its `stageset_stage_phase_duration_seconds`
+   * histogram; read from its /metrics.
+   */
+  async phaseSeconds(): Promise<Record<string, number>> {
+    const res = await fetch(`http://127.0.0.1:${this.#metricsPort}/metrics`);
+    const text = await res.text();
+    const phases: Record<string, number> = {};
+    for (const m of text.matchAll(/^stageset_stage_phase_duration_seconds_sum\{phase="([a-z]+)"\} ([0-9.e+-]+)$/gm)) phases[m[1]!] = Number(m[2]);
+    return phases;
   }
 
   async stop(): Promise<void> {
