@@ -3,7 +3,7 @@ import type { Action, Migration, SnapshotEntry, SourceRef, Stage, StageSet, Stag
 import { compileWindows, updateGate, type CompiledWindow, type UpdateGate } from "../gating/windows.js";
 import { readArtifactFile } from "../gating/version.js";
 import { planTransition, runMigrations } from "./migration-run.js";
-import { describeRevisions, isNewHold, newRevisions, pinnedStages, updateOverride } from "./update-hold.js";
+import { describeRevisions, isNewHold, newRevisions, pinnedStages, updateOverride, whenHeldShips } from "./update-hold.js";
 import type { RollbackStore } from "../rollback/store.js";
 import { displayUrl } from "../source/artifact.js";
 import type { ArtifactLease } from "../source/artifact-cache.js";
@@ -529,7 +529,7 @@ export class StageSetReconciler {
     const isNew = isNewHold(original.status?.pendingUpdate, held);
     status.pendingUpdate = { revisions: held, ...(opens ? { nextWindowOpens: opens } : {}) };
     const what = describeRevisions(held);
-    const when = opens ? `it ships when the next window opens at ${opens}` : "no window opens within the search horizon; ship it with stagesetctl reconcile --update-now";
+    const when = whenHeldShips(gate);
     const notes: string[] = [];
     if (stageSet.spec.windowScope === "All") {
       notes.push("windowScope: All, so nothing is applied (drift correction paused)");

@@ -16,6 +16,7 @@
  */
 import type { SnapshotEntry, StageSet, StageSetStatus } from "../api/types.js";
 import { Annotations } from "../api/types.js";
+import type { UpdateGate } from "../gating/windows.js";
 import type { ResolvedSource } from "../source/resolve.js";
 
 /**
@@ -90,4 +91,17 @@ export function describeRevisions(revisions: Record<string, string>): string {
   return Object.entries(revisions)
     .map(([key, revision]) => `source ${key} revision ${revision}`)
     .join(", ");
+}
+
+/**
+ * When held revisions ship, for the UpdateDeferred message: "when that
+ * window ends" when the Deny that `gate.heldBy` names (with its end) ends at
+ * the next opening, the next opening (RFC 3339, UTC) when it comes later (an
+ * Allow window still closed then), or how to ship without a window when none
+ * opens within the search horizon.
+ */
+export function whenHeldShips(gate: Pick<UpdateGate, "nextOpensAt" | "holdEndsAt">): string {
+  if (gate.nextOpensAt === undefined) return "no window opens within the search horizon; ship it with stagesetctl reconcile --update-now";
+  if (gate.holdEndsAt === gate.nextOpensAt) return "it ships when that window ends";
+  return `it ships when the next window opens at ${new Date(gate.nextOpensAt).toISOString()}`;
 }

@@ -77,6 +77,8 @@ export interface UpdateGate {
   heldBy?: string;
   /** When held: the earliest instant (ms) at which updates are allowed; undefined when none lies within SEARCH_HORIZON_MS. */
   nextOpensAt?: number;
+  /** When a Deny window holds: the instant (ms) it stops covering, the one `heldBy` names; undefined without an end in the search bound. */
+  holdEndsAt?: number;
 }
 
 /** An interval during which updates are allowed: [opensAt, closesAt), in ms. */
@@ -170,12 +172,13 @@ export function updateGate(windows: readonly CompiledWindow[], nowMs: number): U
   const allows = windows.filter((w) => w.type === "Allow");
   let heldBy = allows.length === 1 ? `${describeWindow(allows[0]!)}, not open now` : `the ${allows.length} Allow windows, none open now`;
   const holder = latestEnding(state.denies);
+  let holdEndsAt: number | undefined;
   if (holder) {
-    const until = clock.coverageEnd([holder.window], nowMs, limit);
-    const end = until === undefined ? `with no end within ${SEARCH_BOUND_TEXT}` : `until ${formatRfc3339(until, holder.window.timeZone)}`;
+    holdEndsAt = clock.coverageEnd([holder.window], nowMs, limit);
+    const end = holdEndsAt === undefined ? `with no end within ${SEARCH_BOUND_TEXT}` : `until ${formatRfc3339(holdEndsAt, holder.window.timeZone)}`;
     heldBy = `${describeWindow(holder.window)} ${end}`;
   }
-  return { allowed: false, heldBy, ...(nextOpensAt !== undefined ? { nextOpensAt } : {}) };
+  return { allowed: false, heldBy, ...(nextOpensAt !== undefined ? { nextOpensAt } : {}), ...(holdEndsAt !== undefined ? { holdEndsAt } : {}) };
 }
 
 /**

@@ -65,7 +65,7 @@ describe("update windows", { concurrency: true }, () => {
       await publish(namespace, "r2");
       const held = await waitForReason(client, namespace, "web", "UpdateDeferred");
       assert.deepEqual(held.status?.pendingUpdate, { revisions: { [`${namespace}/app`]: "r2" }, nextWindowOpens: freezeTo });
-      assert.match(readyCondition(held)?.message ?? "", new RegExp(`update held by Deny window spec\\.updateWindows\\[0\\].*source ${namespace}/app revision r2 waits; it ships when the next window opens at ${freezeTo.replace(/\./g, "\\.")}`));
+      assert.match(readyCondition(held)?.message ?? "", new RegExp(`update held by Deny window spec\\.updateWindows\\[0\\].*source ${namespace}/app revision r2 waits; it ships when that window ends`));
       assert.equal(readyCondition(held)?.status, "False");
       assert.deepEqual(held.status?.lastAppliedRevisions, { [`${namespace}/app`]: "r1" });
       assert.equal(await liveRevision(namespace), "r1", "the held revision is not applied");

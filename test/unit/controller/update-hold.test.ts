@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { StageSet } from "../../../src/api/types.js";
-import { describeRevisions, isNewHold, newRevisions, pinnedStages, updateOverride } from "../../../src/controller/update-hold.js";
+import { describeRevisions, isNewHold, newRevisions, pinnedStages, updateOverride, whenHeldShips } from "../../../src/controller/update-hold.js";
 
 function stageSet(status: StageSet["status"] = {}, annotations: Record<string, string> = {}): StageSet {
   return {
@@ -75,4 +75,24 @@ describe("isNewHold", () => {
 
 it("describeRevisions names each source and revision", () => {
   assert.equal(describeRevisions({ "apps/app": "a2", "apps/infra": "i2" }), "source apps/app revision a2, source apps/infra revision i2");
+});
+
+describe("whenHeldShips", () => {
+  const at = (iso: string) => Date.parse(iso);
+
+  it("names no instant again when the holding Deny ends at the next opening (its end is already in heldBy)", () => {
+    assert.equal(whenHeldShips({ nextOpensAt: at("2026-12-01T13:00:00Z"), holdEndsAt: at("2026-12-01T13:00:00Z") }), "it ships when that window ends");
+  });
+
+  it("gives the next opening when it comes after the Deny ends (an Allow window still closed then) or no Deny holds", () => {
+    assert.equal(
+      whenHeldShips({ nextOpensAt: at("2026-12-01T15:00:00Z"), holdEndsAt: at("2026-12-01T14:00:00Z") }),
+      "it ships when the next window opens at 2026-12-01T15:00:00.000Z",
+    );
+    assert.equal(whenHeldShips({ nextOpensAt: at("2026-12-01T19:00:00Z") }), "it ships when the next window opens at 2026-12-01T19:00:00.000Z");
+  });
+
+  it("points at update-now when no window opens within the search horizon", () => {
+    assert.match(whenHeldShips({}), /no window opens within the search horizon; ship it with stagesetctl reconcile --update-now/);
+  });
 });

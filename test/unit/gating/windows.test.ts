@@ -34,6 +34,7 @@ describe("updateGate", () => {
       allowed: false,
       heldBy: 'Deny window spec.updateWindows[0] ("0 9 * * MON-FRI" for 8h, Europe/Berlin) until 2026-12-01T17:00:00+01:00',
       nextOpensAt: at("2026-12-01T16:00:00Z"),
+      holdEndsAt: at("2026-12-01T16:00:00Z"),
     });
     assert.equal(gate([officeFreeze], "2026-12-01T15:59:59.999Z").allowed, false);
     assert.equal(gate([officeFreeze], "2026-12-01T16:00:00Z").allowed, true);
@@ -69,6 +70,7 @@ describe("updateGate", () => {
       allowed: false,
       heldBy: "Deny window spec.updateWindows[1] (2026-12-01T12:00:00Z to 2026-12-01T13:00:00Z) until 2026-12-01T13:00:00Z",
       nextOpensAt: at("2026-12-01T13:00:00Z"),
+      holdEndsAt: at("2026-12-01T13:00:00Z"),
     });
     assert.deepEqual(openings(windows, "2026-12-01T00:00:00Z", 3), [
       "2026-12-01T08:00:00Z..2026-12-01T12:00:00Z",
