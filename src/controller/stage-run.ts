@@ -87,11 +87,13 @@ export interface StageRunResult {
  */
 export async function runStage(ctx: StageRunContext): Promise<StageRunResult> {
   const timings = new StageTimings();
-  const objects = await fetchAndBuild(ctx);
-  timings.mark("build");
+  let objects: KubeObject[] = [];
   try {
+    objects = await fetchAndBuild(ctx);
+    timings.mark("build");
     return await runBuiltStage(ctx, objects, timings);
   } finally {
+    // A failed phase is not marked: the phases before it are still reported.
     const durationsMs = timings.durations();
     ctx.log.debug({ stage: ctx.stage.name, objects: objects.length, durationsMs }, "stage timings");
     ctx.onTimings?.(durationsMs);

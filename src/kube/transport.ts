@@ -127,12 +127,12 @@ export class Transport {
     if (spec.signal?.aborted) throw abortError(spec.signal);
 
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-      const deadline = new RequestDeadline(timeoutMs, spec.signal);
+      const deadline = new RequestDeadline();
       const req = this.#request(url, { method: spec.method, headers, agent: this.#agent }, (res: ResponseWithDeadline) => {
         res[DEADLINE] = deadline;
         resolve(res);
       });
-      deadline.arm(req);
+      deadline.arm(req, timeoutMs, spec.signal);
       req.once("close", () => deadline.clear());
       req.on("error", (err) => reject(transportError(err, spec, timeoutMs, deadline.timedOut)));
       req.end(payload);
@@ -157,20 +157,12 @@ type ResponseWithDeadline = http.IncomingMessage & { [DEADLINE]?: RequestDeadlin
  */
 class RequestDeadline {
   timedOut = false;
-  readonly #timeoutMs: number | undefined;
-  readonly #signal: AbortSignal | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #signal: AbortSignal | undefined;
   #onAbort: (() => void) | undefined;
 
-  constructor(timeoutMs: number | undefined, signal: AbortSignal | undefined) {
-    this.#timeoutMs = timeoutMs;
-    this.#signal = signal;
-  }
-
-  /** Starts the clock on `req` and ties it to the caller's signal. */
-  arm(req: http.ClientRequest): void {
-    const timeoutMs = this.#timeoutMs;
-    const signal = this.#signal;
+  /** Starts the clock (none for a watch: `timeoutMs` undefined) on `req` and ties it to the caller's signal. */
+  arm(req: http.ClientRequest, timeoutMs: number | undefined, signal: AbortSignal | undefined): void {
     if (timeoutMs !== undefined) {
       this.#timer = setTimeout(() => {
         this.timedOut = true;
@@ -179,6 +171,7 @@ class RequestDeadline {
       this.#timer.unref();
     }
     if (signal) {
+      this.#signal = signal;
       this.#onAbort = () => req.destroy(abortError(signal));
       signal.addEventListener("abort", this.#onAbort, { once: true });
     }
@@ -194,7 +187,6 @@ class RequestDeadline {
 function abortError(signal: AbortSignal): Error {
   return Object.assign(new Error("The operation was aborted", { cause: signal.reason }), { name: "AbortError" });
 }
-
 
 async function readBody(res: http.IncomingMessage, spec: RequestSpec, timeoutMs: number | undefined): Promise<Buffer> {
   const chunks: Buffer[] = [];
