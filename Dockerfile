@@ -10,17 +10,15 @@
 ARG NODE_VERSION=22
 ARG GO_VERSION=1.26
 
-# kbuild, built exactly as hack/tools.sh builds it (same ldflags and source hash).
+# kbuild, built by the script hack/tools.sh builds it with (same patches,
+# ldflags and source hash).
 FROM docker.io/library/golang:${GO_VERSION}-bookworm AS kbuild
 ARG KUSTOMIZE_VERSION=v5.8.2
 WORKDIR /src/tools/kbuild
 COPY tools/kbuild/go.mod tools/kbuild/go.sum ./
 RUN go mod download
 COPY tools/kbuild/ ./
-RUN key="$(cat go.mod go.sum $(ls *.go | grep -v '_test\.go$' | sort) | sha256sum | cut -c1-16)" \
- && CGO_ENABLED=0 go build -trimpath \
-      -ldflags="-s -w -X main.sourceHash=${key} -X main.kustomizeVersion=${KUSTOMIZE_VERSION} -X sigs.k8s.io/kustomize/api/provenance.version=${KUSTOMIZE_VERSION}" \
-      -o /out/kbuild . \
+RUN ./build.sh /out/kbuild "${KUSTOMIZE_VERSION}" \
  && /out/kbuild --version
 
 # The TypeScript build, then only the production dependencies.

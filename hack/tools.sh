@@ -20,11 +20,12 @@ K8S_VERSION="v1.36.3"
 K8S_LDFLAGS="-X k8s.io/component-base/version.gitVersion=${K8S_VERSION} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=36 -X k8s.io/component-base/version.gitTreeState=clean"
 
 KUSTOMIZE_VERSION="v5.8.2"
-# kbuild (tools/kbuild) is this project's own source: it is cached under a hash
-# of that source, so any change to it builds a new binary, and it reports the
+# kbuild (tools/kbuild) is this project's own source, on the kustomize API with
+# the patches in tools/kbuild/patches/ applied; tools/kbuild/build.sh builds it
+# (here and in the Dockerfile). It is cached under a hash of that source and
+# those patches, so any change to them builds a new binary, and it reports the
 # hash in --version, so only a binary built from this very source is used.
-KBUILD_KEY="$(cd "$ROOT/tools/kbuild" && cat go.mod go.sum $(ls *.go | grep -v '_test\.go$' | sort) | sha256sum | cut -c1-16)"
-KBUILD_LDFLAGS="-X main.sourceHash=${KBUILD_KEY} -X main.kustomizeVersion=${KUSTOMIZE_VERSION} -X sigs.k8s.io/kustomize/api/provenance.version=${KUSTOMIZE_VERSION}"
+KBUILD_KEY="$("$ROOT/tools/kbuild/build.sh" key)"
 
 # local-kms (tools/local-kms) is an AWS KMS-compatible server for the SOPS AWS
 # KMS test: a small wrapper of ours around github.com/nsmithuk/local-kms that
@@ -67,7 +68,7 @@ HELM_VERSION="v4.3.2"
 HELM_DOCS_VERSION="1.14.2"
 PROMETHEUS_VERSION="3.16.0" # module github.com/prometheus/prometheus v0.316.0
 
-# name | tools/ module | package | cache key | version command | expected in its output | extra ldflags | extra go build flags
+# name | tools/ module | package (or @SCRIPT ARGS: the module's own build script, given OUT then ARGS) | cache key | version command | expected in its output | extra ldflags | extra go build flags
 TOOLS=(
   "etcd|etcd|./cmd/etcd|v3.6.16|--version|etcd Version: 3.6.|"
   "kube-apiserver|kube|./cmd/kube-apiserver|${K8S_VERSION}-r2|--version|Kubernetes v1.36.|${K8S_LDFLAGS}"
@@ -75,7 +76,7 @@ TOOLS=(
   "kube-scheduler|kube|./cmd/kube-scheduler|${K8S_VERSION}-r2|--version|Kubernetes v1.36.|${K8S_LDFLAGS}"
   "kwok|kwok|sigs.k8s.io/kwok/cmd/kwok|v0.8.0|--version|kwok version v0.8.|"
   "kustomize|kustomize|sigs.k8s.io/kustomize/kustomize/v5|${KUSTOMIZE_VERSION}|version|v5.8.|"
-  "kbuild|kbuild|.|${KBUILD_KEY}|--version|kbuild ${KBUILD_KEY}|${KBUILD_LDFLAGS}"
+  "kbuild|kbuild|@build.sh ${KUSTOMIZE_VERSION}|${KBUILD_KEY}|--version|kbuild ${KBUILD_KEY}|"
   "sops|sops|github.com/getsops/sops/v3/cmd/sops|v3.13.3|--version --disable-version-check|sops 3.13.|"
   "age|sops|filippo.io/age/cmd/age|v1.3.1|--version|v1.3.|"
   "age-keygen|sops|filippo.io/age/cmd/age-keygen|v1.3.1|--version|v1.3.|"
@@ -133,7 +134,13 @@ build_one() {
   if [[ ! -x "$cached" ]]; then
     log "$name $key: building from tools/$module (first time on this machine; later runs reuse it)"
     local start=$SECONDS
-    (cd "$ROOT/tools/$module" && CGO_ENABLED=0 go build -trimpath ${buildflags} -ldflags="-s -w $ldflags" -o "$cached.tmp" "$pkg")
+    if [[ "$pkg" == @* ]]; then
+      local script="${pkg#@}"
+      # shellcheck disable=SC2086
+      "$ROOT/tools/$module/${script%% *}" "$cached.tmp" ${script#* }
+    else
+      (cd "$ROOT/tools/$module" && CGO_ENABLED=0 go build -trimpath ${buildflags} -ldflags="-s -w $ldflags" -o "$cached.tmp" "$pkg")
+    fi
     mv "$cached.tmp" "$cached"
     log "$name $key: built in $((SECONDS - start))s"
   fi
