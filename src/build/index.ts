@@ -4,8 +4,8 @@ import type { KubeObject, Patch, Stage } from "../api/types.js";
 import { BuildError } from "../errors.js";
 import { readConfinedFile } from "./confine.js";
 import { kustomizationFileIn, listGeneratedResources, renderGeneratedKustomization } from "./kustomization.js";
-import { KustomizeFailure, runKustomize, type KustomizeOptions } from "./kustomize.js";
-import { flattenLists, isKubeObject, parseRendered, splitDocuments } from "./manifests.js";
+import { KustomizeFailure, runKustomize, type KustomizeOptions, type RenderedFormat } from "./kustomize.js";
+import { flattenLists, isKubeObject, parseRenderedJsonLine, splitDocuments, splitJsonLines } from "./manifests.js";
 import { addPatchesToKustomization, patchField, validatePatches } from "./patches.js";
 import { decryptTree, type StageDecryption } from "./decrypt.js";
 import { newExpansionBudget } from "./envsubst.js";
@@ -64,9 +64,13 @@ export async function buildStage(params: BuildStageParams): Promise<KubeObject[]
         ...(params.signal ? { signal: params.signal } : {}),
       })
     : undefined;
+  // Substitution works on each object's YAML, as kustomize-controller's does;
+  // without it the objects come as JSON, the same values without the YAML
+  // round trip (kbuild renders YAML from that JSON).
+  const output: RenderedFormat = stage.postBuild ? "yaml" : "json-lines";
   const build = async (patchCount: number): Promise<string> => {
     const text = patchCount === 0 ? kustomization.text : addPatchesToKustomization(kustomization.text, patches.slice(0, patchCount), kustomization.name);
-    return runKustomize(realRoot, stageDir, { ...params.kustomize, signal: params.signal, kustomization: { name: kustomization.name, text }, ...(files ? { files } : {}) });
+    return runKustomize(realRoot, stageDir, { ...params.kustomize, signal: params.signal, kustomization: { name: kustomization.name, text }, output, ...(files ? { files } : {}) });
   };
   let rendered: string;
   try {
@@ -76,9 +80,10 @@ export async function buildStage(params: BuildStageParams): Promise<KubeObject[]
     throw await explainFailure(err, { build, patches, stageIndex, shownPath: stage.path ?? "./", scrub });
   }
 
-  const sources = splitDocuments(rendered);
   let values: unknown[];
-  if (stage.postBuild) {
+  if (!stage.postBuild) {
+    values = await eachDocument(splitJsonLines(rendered), (line) => [parseRenderedJsonLine(line, stageIndex)]);
+  } else {
     if (!params.varSource && stage.postBuild.substituteFrom?.length) {
       throw new Error("buildStage: postBuild.substituteFrom needs a varSource");
     }
@@ -89,9 +94,7 @@ export async function buildStage(params: BuildStageParams): Promise<KubeObject[]
       varSource: params.varSource ?? noVarSource,
     });
     const budget = newExpansionBudget();
-    values = await eachDocument(sources, (source) => substituteDocuments([source], vars, { stageIndex, strict: params.strictSubstitution, budget }));
-  } else {
-    values = await eachDocument(sources, (source) => [parseRendered(source, stageIndex)]);
+    values = await eachDocument(splitDocuments(rendered), (source) => substituteDocuments([source], vars, { stageIndex, strict: params.strictSubstitution, budget }));
   }
   return toObjects(flattenLists(values), stageIndex);
 }

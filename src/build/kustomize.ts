@@ -13,6 +13,13 @@ export interface KustomizeOptions {
   binary?: string;
 }
 
+/**
+ * What runKustomize returns: "yaml", `kustomize build`'s output (the
+ * default), or "json-lines", one JSON object per line holding the values
+ * that YAML is converted from (kustomize renders each object to JSON first).
+ */
+export type RenderedFormat = "yaml" | "json-lines";
+
 /** The kustomization to build `dir` with instead of the one on disk. */
 export interface KustomizationOverride {
   /** Its file name (kustomization.yaml, kustomization.yml or Kustomization). */
@@ -41,7 +48,7 @@ const EXIT_MEMORY = 3;
 
 /**
  * Runs `kustomize build` on `dir` (inside `root`) and returns the rendered
- * YAML, with kbuild (tools/kbuild): the kustomize API (the version of the
+ * YAML (or JSON lines, see RenderedFormat), with kbuild (tools/kbuild): the kustomize API (the version of the
  * pinned kustomize, builtin plugins only, LoadRestrictionsNone as in Flux)
  * on a filesystem confined to `root`. Every path kustomize reads is resolved,
  * symbolic links included, and refused unless it stays inside the artifact;
@@ -59,7 +66,7 @@ const EXIT_MEMORY = 3;
 export function runKustomize(
   root: string,
   dir: string,
-  options: KustomizeOptions & { kustomization?: KustomizationOverride; files?: ReadonlyMap<string, Buffer> } = {},
+  options: KustomizeOptions & { kustomization?: KustomizationOverride; files?: ReadonlyMap<string, Buffer>; output?: RenderedFormat } = {},
 ): Promise<string> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxOutput = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT;
@@ -72,6 +79,7 @@ export function runKustomize(
       return;
     }
     const args = [`--max-memory=${Math.floor(maxMemory)}`];
+    if (options.output === "json-lines") args.push("--output=json");
     // Replaced file contents (decrypted SOPS files) travel on stdin as JSON, so they never touch disk.
     const overlay = options.files && options.files.size > 0 ? stdinOverlay(options.kustomization, options.files) : undefined;
     if (overlay) args.push("--stdin-json");

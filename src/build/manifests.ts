@@ -208,6 +208,32 @@ export function parseRendered(source: string, stageIndex: number): unknown {
 }
 
 /**
+ * Parses kbuild's `--output json` (one JSON object per line, see
+ * RenderedFormat in kustomize.ts) into its values, in order, refusing an
+ * object whose name or namespace is not a string as parseRendered does.
+ * Throws BuildError naming the stage for a line that is not JSON or is
+ * larger than MAX_DOCUMENT_CHARS.
+ */
+export function parseRenderedJsonLine(line: string, stageIndex: number): unknown {
+  if (line.length > MAX_DOCUMENT_CHARS) {
+    throw new BuildError(`spec.stages[${stageIndex}]: a rendered object is larger than ${MAX_DOCUMENT_CHARS / 1024 / 1024} MiB, more than the API server stores for one object`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch (err) {
+    throw new BuildError(`spec.stages[${stageIndex}]: the build helper's output is not JSON (${(err as Error).message})`);
+  }
+  assertIdentityFields(value, stageIndex);
+  return value;
+}
+
+/** The lines of kbuild's `--output json`, empty ones left out. */
+export function splitJsonLines(text: string): string[] {
+  return text.split("\n").filter((line) => line !== "");
+}
+
+/**
  * A rendered object's `metadata` must be a map and its `name` and
  * `namespace` strings: anything else would be sent (or compared, or used in
  * an inventory id) as "[object Object]". List items are checked too. The

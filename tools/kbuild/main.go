@@ -2,17 +2,18 @@
 // confined to one directory tree, no network, builtin plugins only, and a
 // memory budget. The controller runs it on an unpacked artifact.
 //
-//	kbuild [--kustomization NAME] [--max-memory BYTES] ROOT DIR
+//	kbuild [--kustomization NAME] [--max-memory BYTES] [--output yaml|json] ROOT DIR
 //
 // ROOT is the artifact; DIR (inside ROOT, absolute or relative to ROOT) is
 // the directory to build. With --kustomization, stdin holds the kustomization
 // to use for DIR under that file name instead of the one on disk. The YAML
-// goes to stdout; on failure one line `Error: <message>` goes to stderr and
+// (or with --output json, one JSON object per line) goes to stdout; on failure one line `Error: <message>` goes to stderr and
 // the exit code is 1 (3 when the memory budget was exceeded).
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,7 +26,9 @@ import (
 	"strings"
 
 	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/api/types"
+	kerrors "sigs.k8s.io/kustomize/kyaml/errors"
 )
 
 // Set with -ldflags -X by hack/tools.sh: the kustomize release the API comes
@@ -62,15 +65,19 @@ func run() (code int) {
 	stdinJSON := flags.Bool("stdin-json", false, "read a JSON overlay from stdin: {kustomization: {name, data}, files: {path: data}} (data base64)")
 	maxMemory := flags.String("max-memory", "1073741824", "memory budget in bytes (0: none)")
 	version := flags.Bool("version", false, "print the kustomize version and exit")
+	output := flags.String("output", "yaml", "yaml: kustomize build's output; json: one JSON object per line")
 	if err := flags.Parse(os.Args[1:]); err != nil {
-		return fail(exitUsage, fmt.Errorf("%v; usage: kbuild [--kustomization NAME] [--max-memory BYTES] ROOT DIR", err))
+		return fail(exitUsage, fmt.Errorf("%v; usage: kbuild [--kustomization NAME] [--max-memory BYTES] [--output yaml|json] ROOT DIR", err))
 	}
 	if *version {
 		fmt.Printf("kbuild %s (kustomize %s)\n", sourceHash, kustomizeVersion)
 		return 0
 	}
 	if flags.NArg() != 2 {
-		return fail(exitUsage, errors.New("usage: kbuild [--kustomization NAME] [--max-memory BYTES] ROOT DIR"))
+		return fail(exitUsage, errors.New("usage: kbuild [--kustomization NAME] [--max-memory BYTES] [--output yaml|json] ROOT DIR"))
+	}
+	if *output != "yaml" && *output != "json" {
+		return fail(exitUsage, fmt.Errorf("--output %q: want yaml or json", *output))
 	}
 	budget, err := strconv.ParseInt(*maxMemory, 10, 64)
 	if err != nil || budget < 0 {
@@ -165,18 +172,42 @@ func run() (code int) {
 		}
 		return fail(exitFailed, err)
 	}
-	yml, err := resources.AsYaml()
+	var rendered []byte
+	if *output == "json" {
+		rendered, err = asJSONLines(resources)
+	} else {
+		rendered, err = resources.AsYaml()
+	}
 	if err != nil {
 		return fail(exitFailed, err)
 	}
 	out := bufio.NewWriterSize(os.Stdout, 1<<16)
-	if _, err := out.Write(yml); err != nil {
+	if _, err := out.Write(rendered); err != nil {
 		return fail(exitFailed, err)
 	}
 	if err := out.Flush(); err != nil {
 		return fail(exitFailed, err)
 	}
 	return 0
+}
+
+// asJSONLines renders each resource as the JSON that kustomize's AsYaml
+// converts to YAML (Resource.AsYAML is MarshalJSON, then JSONToYAML), one
+// object per line, failing the way AsYaml fails. The same values without the
+// YAML round trip: JSONToYAML took 30% of a build of 1000 ConfigMaps, and the
+// controller parses JSON about ten times faster than YAML.
+func asJSONLines(resources resmap.ResMap) ([]byte, error) {
+	var buf bytes.Buffer
+	for _, res := range resources.Resources() {
+		line, err := res.MarshalJSON()
+		if err != nil {
+			m, _ := res.Map()
+			return nil, kerrors.WrapPrefixf(err, "%#v", m)
+		}
+		buf.Write(line)
+		buf.WriteByte('\n')
+	}
+	return buf.Bytes(), nil
 }
 
 func init() {

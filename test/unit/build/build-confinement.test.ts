@@ -16,6 +16,7 @@ import { after, before, describe, it } from "node:test";
 import type { Patch, Stage } from "../../../src/api/types.js";
 import { buildStage } from "../../../src/build/index.js";
 import { runKustomize, type KustomizeOptions } from "../../../src/build/kustomize.js";
+import { parseManifest, parseRenderedJsonLine, splitDocuments, splitJsonLines } from "../../../src/build/manifests.js";
 import { BuildError, Reasons } from "../../../src/errors.js";
 import { repoRoot, toolPath } from "../../../src/util/tools.js";
 import { runCli } from "../../support/cli.js";
@@ -509,6 +510,12 @@ describe("kbuild builds what kustomize builds", () => {
       // The managed-by label carries the kustomize version kbuild is stamped with.
       "overlays/meta/kustomization.yaml": kustomization("resources:\n- ../../base\nbuildMetadata: [managedByLabel, originAnnotations, transformerAnnotations]\nnameSuffix: -meta\n"),
       ...duplicateIdTrees(),
+      // Scalars whose type YAML decides: the JSON lines must resolve them as kustomize's YAML does.
+      "scalars/kustomization.yaml": kustomization("resources:\n- values.yaml\n"),
+      "scalars/values.yaml":
+        "apiVersion: example.com/v1\nkind: Values\nmetadata:\n  name: scalars\n  annotations: {quoted: \"0644\", html: \"<a href='x'>&amp;</a>\", unicode: \"grüße \\u2603\"}\n" +
+        "spec:\n  octal: 0644\n  octal12: 0o17\n  hex: 0x1F\n  float: 1.0\n  exp: 1e3\n  big: 12345678901234567890\n  negative: -42\n  yes: yes\n  on: on\n  bool: true\n  null1: null\n  null2: ~\n  empty: {}\n  list: []\n" +
+        "  date: 2024-01-02\n  time: 12:30\n  multiline: |\n    line one\n    line two\n  folded: >\n    a\n    b\n  inf: .inf\n  nan: .nan\n",
     });
   });
   after(() => rm(features, { recursive: true, force: true }));
@@ -527,8 +534,16 @@ describe("kbuild builds what kustomize builds", () => {
         } catch (err) {
           actual = err as Error;
         }
-        if (expected.code === 0) assert.equal(actual, expected.stdout, `${dir}: kbuild ${actual instanceof Error ? `failed: ${actual.message}` : "differs"}`);
-        else {
+        if (expected.code === 0) {
+          assert.equal(actual, expected.stdout, `${dir}: kbuild ${actual instanceof Error ? `failed: ${actual.message}` : "differs"}`);
+          // The JSON lines buildStage reads hold the values of that YAML, in its order.
+          const lines = splitJsonLines(await runKustomize(tree, dir, { output: "json-lines" }));
+          assert.deepEqual(
+            lines.map((line) => parseRenderedJsonLine(line, 0)),
+            splitDocuments(expected.stdout).map((doc) => parseManifest(doc)),
+            `${dir}: kbuild's JSON lines differ from kustomize's YAML`,
+          );
+        } else {
           assert.ok(actual instanceof Error, `${dir}: kustomize failed (${expected.stderr.trim()}) but kbuild built it`);
           // kbuild's kustomize carries a patch to its id-collision check (tools/kbuild/patches): the verdict must be kustomize's, word for word.
           const collision = /may not add resource with an already registered id: \S+/.exec(expected.stderr)?.[0];

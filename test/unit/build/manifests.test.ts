@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { BuildError } from "../../../src/errors.js";
-import { flattenLists, ManifestParseError, MAX_DOCUMENT_CHARS, parseManifest, parseRendered, splitDocuments } from "../../../src/build/manifests.js";
+import {
+  flattenLists,
+  ManifestParseError,
+  MAX_DOCUMENT_CHARS,
+  parseManifest,
+  parseRendered,
+  parseRenderedJsonLine,
+  splitDocuments,
+  splitJsonLines,
+} from "../../../src/build/manifests.js";
 
 describe("splitDocuments", () => {
   it("splits kustomize's output on separator lines only, dropping empty documents", () => {
@@ -27,6 +36,26 @@ describe("parseManifest", () => {
       (err: unknown) => err instanceof ManifestParseError && err.line >= 2 && !err.message.includes("unclosed"),
     );
     assert.throws(() => parseRendered("a: [", 2), (err: unknown) => err instanceof BuildError && err.message.startsWith("spec.stages[2]: kustomize output is not valid YAML"));
+  });
+});
+
+describe("parseRenderedJsonLine", () => {
+  it("reads kbuild's JSON lines in order, skipping empty lines", () => {
+    const text = '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":{"x":"\\n---\\n"}}\n{"apiVersion":"v1","kind":"List","items":[]}\n';
+    const lines = splitJsonLines(text);
+    assert.equal(lines.length, 2);
+    assert.deepEqual(parseRenderedJsonLine(lines[0]!, 0), { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "a" }, data: { x: "\n---\n" } });
+    assert.deepEqual(splitJsonLines(""), []);
+  });
+
+  it("names the stage when a line is not JSON, too large, or has a name that is not a string", () => {
+    assert.throws(() => parseRenderedJsonLine("{not json", 3), (err: unknown) => err instanceof BuildError && err.message.startsWith("spec.stages[3]: the build helper's output is not JSON"));
+    const big = `{"a":"${"x".repeat(MAX_DOCUMENT_CHARS)}"}`;
+    assert.throws(() => parseRenderedJsonLine(big, 1), (err: unknown) => err instanceof BuildError && /^spec\.stages\[1\]: a rendered object is larger than 1\.5 MiB/.test(err.message));
+    assert.throws(
+      () => parseRenderedJsonLine('{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":7}}', 2),
+      (err: unknown) => err instanceof BuildError && err.message.startsWith("spec.stages[2]: ") && /name/.test(err.message),
+    );
   });
 });
 
