@@ -84,6 +84,24 @@ export async function applyStage(options: ApplyStageOptions): Promise<ApplyResul
   return run.execute();
 }
 
+/**
+ * The kinds of `objects` that one of `crds` serves, keyed by kindKey, with
+ * `already` (kinds known to wait for a CRD) included.
+ */
+function kindsServedBy(
+  crds: readonly KubeObject[],
+  objects: readonly KubeObject[],
+  already: ReadonlyMap<string, { apiVersion: string; kind: string }>,
+): Map<string, { apiVersion: string; kind: string }> {
+  const served = new Map(already);
+  if (crds.length === 0) return served;
+  for (const obj of objects) {
+    const key = kindKey(obj.apiVersion, obj.kind);
+    if (!served.has(key) && crdServing(crds, obj.apiVersion, obj.kind)) served.set(key, { apiVersion: obj.apiVersion, kind: obj.kind });
+  }
+  return served;
+}
+
 class StageApply {
   readonly #o: ApplyStageOptions;
   readonly #client: ApplyClient;
@@ -121,21 +139,26 @@ class StageApply {
     const rest = desired.filter((o) => !isFoundational(o));
     const entries: ChangeSetEntry[] = await this.#applyBatch(first);
 
-    if (awaitingCrd.size > 0) {
-      if (this.#o.dryRun) {
-        // The kinds do not exist yet, so the server cannot dry-run their objects.
-        const now = rest.filter((o) => !awaitingCrd.has(kindKey(o.apiVersion, o.kind)));
-        const later = rest.filter((o) => awaitingCrd.has(kindKey(o.apiVersion, o.kind)));
-        entries.push(...(await this.#applyBatch(now)));
-        entries.push(...later.map((o) => this.#record(o, "created", "not dry-run: its kind is installed by this stage")));
-        return this.#result(desired, entries);
-      }
-      const crds = first.filter(isCrd);
+    if (awaitingCrd.size > 0 && this.#o.dryRun) {
+      // The kinds do not exist yet, so the server cannot dry-run their objects.
+      const now = rest.filter((o) => !awaitingCrd.has(kindKey(o.apiVersion, o.kind)));
+      const later = rest.filter((o) => awaitingCrd.has(kindKey(o.apiVersion, o.kind)));
+      entries.push(...(await this.#applyBatch(now)));
+      entries.push(...later.map((o) => this.#record(o, "created", "not dry-run: its kind is installed by this stage")));
+      return this.#result(desired, entries);
+    }
+    const crds = first.filter(isCrd);
+    // Every kind a CRD of this stage serves waits for that CRD, also when
+    // discovery listed it before the apply: a CRD deleted and applied again
+    // can still be listed while its deletion finishes, then not be served
+    // until the new one is Established.
+    const servedByStage = this.#o.dryRun ? awaitingCrd : kindsServedBy(crds, rest, awaitingCrd);
+    if (servedByStage.size > 0) {
       const needed = crds.filter((crd) =>
-        [...awaitingCrd.values()].some((k) => crdServing([crd], k.apiVersion, k.kind) !== undefined),
+        [...servedByStage.values()].some((k) => crdServing([crd], k.apiVersion, k.kind) !== undefined),
       );
-      this.#awaited = new Set(awaitingCrd.keys());
-      await waitForServedKinds(this.#client, needed, [...awaitingCrd.values()], {
+      this.#awaited = new Set(servedByStage.keys());
+      await waitForServedKinds(this.#client, needed, [...servedByStage.values()], {
         stage,
         timeoutMs: this.#o.crdTimeoutMs ?? DEFAULT_WAIT_MS,
         ...(this.#o.clock ? { clock: this.#o.clock } : {}),
@@ -256,7 +279,6 @@ class StageApply {
     return found;
   }
 
-  /** Live objects by id, one list per kind and namespace. */
   /**
    * Runs `request` for a kind whose CRD this stage just installed. The API
    * server can list a re-created CRD's kind in discovery (and report it
@@ -281,6 +303,7 @@ class StageApply {
     );
   }
 
+  /** Live objects by id, one list per kind and namespace. */
   async #listLive(
     collections: { apiVersion: string; kind: string; namespace?: string }[],
     selector: string | undefined,
