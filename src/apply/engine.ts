@@ -14,11 +14,13 @@ import {
   assertNoDuplicates,
   assertWellFormed,
   describeObject,
+  groupOf,
   isFoundational,
   kindKey,
   labelSelector,
   managedLabels,
   objectId,
+  parseObjectId,
   placeObject,
   refOf,
   sortForApply,
@@ -38,6 +40,13 @@ export interface ApplyResult {
   driftCorrected: number;
   /** The objects as sent (namespaced and labelled), in apply order: the stage's new inventory. */
   applied: KubeObject[];
+  /**
+   * The live objects as the API server answered their apply (or listed them,
+   * for those left unchanged or kept as they were), by objectId: what the
+   * cluster held at this apply. Objects recreated are left out; empty for a
+   * dry run.
+   */
+  observed: ReadonlyMap<string, KubeObject>;
 }
 
 export interface ApplyStageOptions {
@@ -64,6 +73,16 @@ export interface ApplyStageOptions {
   clock?: Clock;
   /** Records each object's outcome as it happens, so a caller keeps what was done when a later object fails. */
   changes?: ChangeSet;
+  /**
+   * The ids in the stage's inventory before this apply. When given, only the
+   * kinds and namespaces holding one of them are listed by the stage's
+   * labels to find what it applied before: elsewhere there is nothing of the
+   * stage to compare with, and the API server answers a labelled list by
+   * scanning every object of the kind in the namespace (a first apply in a
+   * namespace shared by many StageSets scanned it for nothing). Objects
+   * there are looked up as new or unlabelled ones instead.
+   */
+  previousIds?: ReadonlySet<string>;
 }
 
 const DEFAULT_CONCURRENCY = 10;
@@ -112,6 +131,8 @@ class StageApply {
   /** Kinds whose CRD this stage installs (kindKey): their first requests may race the API server's routing. */
   #awaited: ReadonlySet<string> = new Set();
   #driftCorrected = 0;
+  readonly #observed = new Map<string, KubeObject>();
+  #previousCollections: Set<string> | undefined;
 
   constructor(options: ApplyStageOptions) {
     this.#o = options;
@@ -169,7 +190,7 @@ class StageApply {
   }
 
   #result(desired: KubeObject[], entries: ChangeSetEntry[]): ApplyResult {
-    return { entries, driftCorrected: this.#driftCorrected, applied: desired };
+    return { entries, driftCorrected: this.#driftCorrected, applied: desired, observed: this.#observed };
   }
 
   #record(obj: KubeObject, action: ChangeAction, message?: string): ChangeSetEntry {
@@ -215,13 +236,23 @@ class StageApply {
     return { kinds, awaitingCrd };
   }
 
+  /** Whether `c` (a kind in a namespace) may hold objects this stage applied before (see `previousIds`). */
+  #mayHoldPrevious(c: { apiVersion: string; kind: string; namespace?: string }): boolean {
+    if (!this.#o.previousIds) return true;
+    this.#previousCollections ??= new Set([...this.#o.previousIds].map((id) => {
+      const { namespace, group, kind } = parseObjectId(id);
+      return `${namespace}|${group}|${kind}`;
+    }));
+    return this.#previousCollections.has(`${c.namespace ?? ""}|${groupOf(c.apiVersion)}|${c.kind}`);
+  }
+
   #concurrency(): number {
     return this.#o.concurrency ?? DEFAULT_CONCURRENCY;
   }
 
   async #applyBatch(objects: KubeObject[]): Promise<ChangeSetEntry[]> {
     if (objects.length === 0) return [];
-    const managed = await this.#listLive(collectionsOf(objects), labelSelector(this.#ownLabels));
+    const managed = await this.#listLive(collectionsOf(objects).filter((c) => this.#mayHoldPrevious(c)), labelSelector(this.#ownLabels));
     const unmanaged = await this.#listUnmanaged(objects, managed);
     const results: ChangeSetEntry[] = new Array(objects.length);
     await forEachBounded(objects, this.#concurrency(), async (obj, i) => {
@@ -337,7 +368,10 @@ class StageApply {
     listed: KubeObject | undefined,
     unmanaged: KubeObject | undefined | typeof NOT_LOOKED_UP,
   ): Promise<ChangeSetEntry> {
-    if (listed && (!needsApply(obj, listed) || this.#memo.isSettled(listed, obj))) return this.#record(obj, "unchanged");
+    if (listed && (!needsApply(obj, listed) || this.#memo.isSettled(listed, obj))) {
+      this.#observe(obj, listed);
+      return this.#record(obj, "unchanged");
+    }
     // Not labelled for this stage: new, or existing and about to be adopted.
     let live = listed ?? (unmanaged === NOT_LOOKED_UP ? undefined : unmanaged);
     if (!listed && unmanaged === NOT_LOOKED_UP) {
@@ -378,7 +412,13 @@ class StageApply {
     const result = await retryTransient(() =>
       this.#client.apply(obj, { fieldManager: this.#fieldManager, force: true, dryRun: this.#o.dryRun }),
     );
-    if (!this.#o.dryRun && result && needsApply(obj, result)) this.#memo.remember(result, obj);
+    if (this.#o.dryRun || !result) return;
+    this.#observe(obj, result);
+    if (needsApply(obj, result)) this.#memo.remember(result, obj);
+  }
+
+  #observe(obj: KubeObject, live: KubeObject): void {
+    if (!this.#o.dryRun) this.#observed.set(objectId(obj), live);
   }
 
   async #resolveConflict(obj: KubeObject, live: KubeObject, err: unknown): Promise<ChangeSetEntry> {
@@ -389,6 +429,7 @@ class StageApply {
     const decision = decideConflict(ref, conflictPolicy, force === true);
     switch (decision.action) {
       case "KeepExisting":
+        this.#observe(obj, live);
         return this.#record(obj, "skipped", refusal);
       case "Fail":
         throw new ConflictPolicyError(

@@ -89,6 +89,8 @@ export async function syncStage(o: SyncStageOptions): Promise<StageSyncResult> {
     memo: o.memo,
     crdTimeoutMs: o.crdTimeoutMs,
     changes,
+    // An ApplySet-mode inventory records no members (they carry its label instead).
+    ...(o.mode === "applyset" ? {} : { previousIds: new Set(previous.entries.map((e) => e.id)) }),
   });
   const entries = entriesOf(applied.applied);
   const leaving = await objectsThatLeft(o, previous, entries);

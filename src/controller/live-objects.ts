@@ -75,3 +75,35 @@ export async function fetchLiveObjects(
   await forEachBounded(gets, CONCURRENCY, run);
   return live;
 }
+
+/** Reads the live objects of `targets` (as fetchLiveObjects does). */
+export type LiveFetch = (targets: readonly ObjectRef[], signal?: AbortSignal) => Promise<Map<string, KubeObject | undefined>>;
+
+/**
+ * A LiveFetch whose first call answers from `observed` (objectId → the
+ * object as the API server returned it from this stage's apply) and reads
+ * only the targets it lacks with `fetch`; later calls read everything with
+ * `fetch`. The apply's answer is the live object at that moment, so the
+ * first health evaluation right after an apply needs no read of it: a stage
+ * whose objects are Current as applied (ConfigMaps, Services, RBAC) is
+ * verified without a request, and a labelled list per kind and namespace —
+ * which the API server answers by scanning every object of that kind in the
+ * namespace — is left to the stages that have to wait.
+ */
+export function firstFromObserved(observed: ReadonlyMap<string, KubeObject>, fetch: LiveFetch): LiveFetch {
+  let first = true;
+  return async (targets, signal) => {
+    if (!first) return fetch(targets, signal);
+    first = false;
+    const live = new Map<string, KubeObject | undefined>();
+    const unknown: ObjectRef[] = [];
+    for (const target of targets) {
+      const id = objectId(target);
+      const seen = observed.get(id);
+      if (seen) live.set(id, seen);
+      else unknown.push(target);
+    }
+    if (unknown.length > 0) for (const [id, obj] of await fetch(unknown, signal)) live.set(id, obj);
+    return live;
+  };
+}

@@ -19,7 +19,7 @@ import type { ActionEnv, ActionExecutor } from "../actions/types.js";
 import type { Action } from "../api/types.js";
 import { errorMessage, StageSetError } from "../errors.js";
 import type { BuildCache } from "./build-cache.js";
-import { fetchLiveObjects } from "./live-objects.js";
+import { fetchLiveObjects, firstFromObserved } from "./live-objects.js";
 
 /** Everything one stage's run needs, in plain terms. */
 export interface StageRunContext {
@@ -175,7 +175,11 @@ async function syncAndVerify(ctx: StageRunContext, objects: KubeObject[], timing
       timings.mark("apply");
       await ctx.onPhase("Verifying");
       const skipped = new Set(applied.entries.filter((e) => e.action === "skipped").map((e) => e.id));
-      await verify(ctx, applied.applied.filter((o) => !skipped.has(objectId(o))));
+      await verify(
+        ctx,
+        applied.applied.filter((o) => !skipped.has(objectId(o))),
+        applied.observed,
+      );
       timings.mark("verify");
       await afterVerify?.();
       timings.mark("post");
@@ -231,7 +235,8 @@ export async function fetchAndBuild(
   return ctx.builds.build(ctx.source.artifact.digest, ctx.stage, namespace, ctx.varSource, render, variant);
 }
 
-async function verify(ctx: StageRunContext, applied: KubeObject[]): Promise<void> {
+/** Waits until `applied` is healthy; the first evaluation reads them from `observed` (the apply's answers). */
+async function verify(ctx: StageRunContext, applied: KubeObject[], observed: ReadonlyMap<string, KubeObject>): Promise<void> {
   const refs: HealthRef[] = applied.map((o) => ({
     apiVersion: o.apiVersion,
     kind: o.kind,
@@ -250,7 +255,7 @@ async function verify(ctx: StageRunContext, applied: KubeObject[]): Promise<void
     timeoutMs: resolveStageTimeout(ctx.stageSet.spec, ctx.stage),
     intervalMs: ctx.healthPollIntervalMs,
     signal: ctx.waitSignal ?? ctx.signal,
-    fetch: (targets, signal) => fetchLiveObjects(ctx.tenant, targets, defaultNamespace, managedSelector, signal),
+    fetch: firstFromObserved(observed, (targets, signal) => fetchLiveObjects(ctx.tenant, targets, defaultNamespace, managedSelector, signal)),
     onProgress: (health) => {
       const message = waitingFor(health);
       if (message === lastProgress) return;

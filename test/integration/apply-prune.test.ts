@@ -111,6 +111,40 @@ describe("syncStage", () => {
   }
 });
 
+describe("syncStage reads", () => {
+  test("a first apply lists nothing by the stage's labels; the next one lists them and changes nothing; leftovers with the labels are still applied", async () => {
+    const ns = await createTestNamespace(cluster, "apply-reads");
+    const counted = KubeClient.fromKubeConfig(cluster.kubeConfig);
+    try {
+      const stageSet = { name: "shop", namespace: ns };
+      const base = { client: counted, stageSet, position: 0, mode: "entries" as const, shardCap: 10, stage: { name: "app" } };
+      // A leftover of an earlier StageSet of the same name: the stage's labels, no inventory entry.
+      await client.apply(
+        { ...cm("leftover", { "stages.metio.wtf/name": "shop", "stages.metio.wtf/stage": "app" }), metadata: { name: "leftover", namespace: ns, labels: { "stages.metio.wtf/name": "shop", "stages.metio.wtf/stage": "app" } }, data: { name: "old" } },
+        { fieldManager: "someone", force: true },
+      );
+      const objects = [cm("a"), cm("b"), cm("c"), { ...cm("leftover"), data: { name: "new" } }];
+
+      counted.resetStats();
+      const first = await syncStage({ ...base, objects });
+      // One list: the stage's inventory. None of its ConfigMaps by label: there is no earlier apply to compare with.
+      assert.equal(counted.stats().list, 1, JSON.stringify(counted.stats()));
+      assert.deepEqual(first.apply.entries.map((e) => e.action).sort(), ["configured", "created", "created", "created"]);
+      const leftover = await client.get<KubeObject & { data?: Record<string, string> }>({ apiVersion: "v1", kind: "ConfigMap", namespace: ns, name: "leftover" });
+      assert.equal(leftover?.data?.["name"], "new");
+
+      counted.resetStats();
+      const second = await syncStage({ ...base, objects });
+      assert.equal(counted.stats().list, 2, `the inventory and the stage's ConfigMaps by label: ${JSON.stringify(counted.stats())}`);
+      assert.equal(counted.stats().apply, 0, JSON.stringify(counted.stats()));
+      assert.deepEqual(second.apply.entries.map((e) => e.action), ["unchanged", "unchanged", "unchanged", "unchanged"]);
+      assert.equal(second.apply.observed.size, 4, "the listed objects are what the stage observed");
+    } finally {
+      counted.close();
+    }
+  });
+});
+
 describe("teardown", () => {
   test("deletes stages in reverse order, waits for each, honours prune: false, removes the inventories", async () => {
     const ns = await createTestNamespace(cluster, "apply-teardown");

@@ -306,7 +306,7 @@ function apiServerArgs(dataDir: string, files: Files, port: number, etcdPort: nu
     `--api-audiences=${SERVICE_ACCOUNT_ISSUER}`,
     `--service-cluster-ip-range=${SERVICE_CIDR}`,
     "--allow-privileged=true",
-    "--profiling=false",
+    "--profiling=true",
     "--v=1",
   ];
 }
