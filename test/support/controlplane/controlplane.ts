@@ -306,7 +306,9 @@ function apiServerArgs(dataDir: string, files: Files, port: number, etcdPort: nu
     `--api-audiences=${SERVICE_ACCOUNT_ISSUER}`,
     `--service-cluster-ip-range=${SERVICE_CIDR}`,
     "--allow-privileged=true",
-    "--profiling=true",
+    // STAGESET_TEST_APISERVER_PROFILING=1 serves /debug/pprof (what showed the
+    // labelled lists of B3 in docs/performance.md); off otherwise.
+    `--profiling=${process.env["STAGESET_TEST_APISERVER_PROFILING"] === "1"}`,
     "--v=1",
   ];
 }
