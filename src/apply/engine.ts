@@ -132,7 +132,7 @@ class StageApply {
   #awaited: ReadonlySet<string> = new Set();
   #driftCorrected = 0;
   readonly #observed = new Map<string, KubeObject>();
-  #previousCollections: Set<string> | undefined;
+  #previousCollections: Set<string> | "unknown" | undefined;
 
   constructor(options: ApplyStageOptions) {
     this.#o = options;
@@ -236,14 +236,16 @@ class StageApply {
     return { kinds, awaitingCrd };
   }
 
-  /** Whether `c` (a kind in a namespace) may hold objects this stage applied before (see `previousIds`). */
+  /**
+   * Whether `c` (a kind in a namespace) may hold objects this stage applied
+   * before (see `previousIds`); always true without previousIds, or when one
+   * of them is not an inventory id (a hand-edited inventory: list rather
+   * than miss something).
+   */
   #mayHoldPrevious(c: { apiVersion: string; kind: string; namespace?: string }): boolean {
     if (!this.#o.previousIds) return true;
-    this.#previousCollections ??= new Set([...this.#o.previousIds].map((id) => {
-      const { namespace, group, kind } = parseObjectId(id);
-      return `${namespace}|${group}|${kind}`;
-    }));
-    return this.#previousCollections.has(`${c.namespace ?? ""}|${groupOf(c.apiVersion)}|${c.kind}`);
+    this.#previousCollections ??= collectionsOfIds(this.#o.previousIds);
+    return this.#previousCollections === "unknown" || this.#previousCollections.has(`${c.namespace ?? ""}|${groupOf(c.apiVersion)}|${c.kind}`);
   }
 
   #concurrency(): number {
@@ -509,6 +511,20 @@ const MIN_UNMANAGED_PAGE = 50;
 
 function collectionKey(obj: KubeObject): string {
   return `${kindKey(obj.apiVersion, obj.kind)}|${obj.metadata.namespace ?? ""}`;
+}
+
+/** `namespace|group|kind` of each inventory id; "unknown" when one is not an inventory id. */
+function collectionsOfIds(ids: ReadonlySet<string>): Set<string> | "unknown" {
+  const collections = new Set<string>();
+  for (const id of ids) {
+    try {
+      const { namespace, group, kind } = parseObjectId(id);
+      collections.add(`${namespace}|${group}|${kind}`);
+    } catch {
+      return "unknown";
+    }
+  }
+  return collections;
 }
 
 function collectionsOf(objects: readonly KubeObject[]): { apiVersion: string; kind: string; namespace?: string }[] {

@@ -8,6 +8,7 @@ import { listInventories, stageApplySetId } from "../../src/apply/inventory.js";
 import { describeObject } from "../../src/apply/objects.js";
 import type { ApplyClient } from "../../src/apply/ports.js";
 import { teardown } from "../../src/apply/prune.js";
+import { applyStage } from "../../src/apply/engine.js";
 import { syncStage } from "../../src/apply/stage.js";
 import { KubeClient } from "../../src/kube/client.js";
 import { createTestNamespace, testCluster } from "../support/cluster.js";
@@ -139,6 +140,23 @@ describe("syncStage reads", () => {
       assert.equal(counted.stats().apply, 0, JSON.stringify(counted.stats()));
       assert.deepEqual(second.apply.entries.map((e) => e.action), ["unchanged", "unchanged", "unchanged", "unchanged"]);
       assert.equal(second.apply.observed.size, 4, "the listed objects are what the stage observed");
+    } finally {
+      counted.close();
+    }
+  });
+});
+
+describe("applyStage previousIds", () => {
+  test("an inventory id that does not parse lists by label rather than miss what the stage applied", async () => {
+    const ns = await createTestNamespace(cluster, "apply-badid");
+    const counted = KubeClient.fromKubeConfig(cluster.kubeConfig);
+    try {
+      const stageSet = { name: "shop", namespace: ns };
+      await applyStage({ client: counted, stageSet, stage: "app", objects: [cm("a")] });
+      counted.resetStats();
+      const again = await applyStage({ client: counted, stageSet, stage: "app", objects: [cm("a")], previousIds: new Set(["not-an-inventory-id"]) });
+      assert.equal(counted.stats().list, 1, JSON.stringify(counted.stats()));
+      assert.deepEqual(again.entries.map((e) => e.action), ["unchanged"]);
     } finally {
       counted.close();
     }
