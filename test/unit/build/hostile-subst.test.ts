@@ -48,10 +48,14 @@ describe("pattern trims: Flux's semantics (drone/envsubst path.Match per prefix)
 });
 
 describe("pattern trims: bounded time (subst-glob-redos)", () => {
+  // The bounds below are far from what the fixed code needs (a few ms to a
+  // few hundred on a loaded two-core machine) and far below what the faults
+  // cost (9.7 s for the case; a quadratic trim of 1,000,000 characters runs
+  // for hours): they tell the two apart without failing on a slow machine.
   it("the case's many-star glob on 32 characters renders at once (was 9.7 s)", () => {
     const doc = configMap(`\${v##${"*a".repeat(12)}*b}`);
     const took = timed(() => substituteDocuments([doc], inline({ v: "a".repeat(32) }), { stageIndex: 0 }));
-    assert.ok(took < 100, `took ${took} ms`);
+    assert.ok(took < 1000, `took ${took} ms`);
   });
 
   for (const [name, pattern, value] of [
@@ -59,7 +63,7 @@ describe("pattern trims: bounded time (subst-glob-redos)", () => {
     ["a starless trim on 1,000,000 characters (was quadratic)", "%%x", "a".repeat(1_000_000)],
     ["a 200-element glob on 100,000 characters", `%%${"*a?".repeat(50)}*b`, "a".repeat(100_000)],
   ] as const) {
-    it(`${name}: under 500 ms, or refused by the step budget`, () => {
+    it(`${name}: under 5 s, or refused by the step budget`, () => {
       let result: unknown;
       const took = timed(() => {
         try {
@@ -68,7 +72,7 @@ describe("pattern trims: bounded time (subst-glob-redos)", () => {
           result = err;
         }
       });
-      assert.ok(took < 500, `took ${Math.round(took)} ms`);
+      assert.ok(took < 5000, `took ${Math.round(took)} ms`);
       if (result instanceof Error) {
         assert.ok(result instanceof BuildError, String(result));
         assert.match(result.message, /exceeds the limit of \d+ matching steps/);
