@@ -112,18 +112,25 @@ describe("syncStage", () => {
   }
 });
 
-describe("syncStage reads", () => {
-  test("a first apply lists nothing by the stage's labels; the next one lists them and changes nothing; leftovers with the labels are still applied", async () => {
-    const ns = await createTestNamespace(cluster, "apply-reads");
-    const counted = KubeClient.fromKubeConfig(cluster.kubeConfig);
-    try {
+/** Runs `body` in a new namespace with a client of its own, whose request counts are the body's alone. */
+async function withCountedClient(prefix: string, body: (counted: KubeClient, ns: string) => Promise<void>): Promise<void> {
+  const ns = await createTestNamespace(cluster, prefix);
+  const counted = KubeClient.fromKubeConfig(cluster.kubeConfig);
+  try {
+    await body(counted, ns);
+  } finally {
+    counted.close();
+  }
+}
+
+describe("reads by the stage's labels", () => {
+  test("a first apply lists nothing by the stage's labels; the next one lists them and changes nothing; leftovers with the labels are still applied", () =>
+    withCountedClient("apply-reads", async (counted, ns) => {
       const stageSet = { name: "shop", namespace: ns };
       const base = { client: counted, stageSet, position: 0, mode: "entries" as const, shardCap: 10, stage: { name: "app" } };
       // A leftover of an earlier StageSet of the same name: the stage's labels, no inventory entry.
-      await client.apply(
-        { ...cm("leftover", { "stages.metio.wtf/name": "shop", "stages.metio.wtf/stage": "app" }), metadata: { name: "leftover", namespace: ns, labels: { "stages.metio.wtf/name": "shop", "stages.metio.wtf/stage": "app" } }, data: { name: "old" } },
-        { fieldManager: "someone", force: true },
-      );
+      const leftover = cm("leftover", { "stages.metio.wtf/name": "shop", "stages.metio.wtf/stage": "app" });
+      await client.apply({ ...leftover, metadata: { ...leftover.metadata, namespace: ns }, data: { name: "old" } }, { fieldManager: "someone", force: true });
       const objects = [cm("a"), cm("b"), cm("c"), { ...cm("leftover"), data: { name: "new" } }];
 
       counted.resetStats();
@@ -131,8 +138,8 @@ describe("syncStage reads", () => {
       // One list: the stage's inventory. None of its ConfigMaps by label: there is no earlier apply to compare with.
       assert.equal(counted.stats().list, 1, JSON.stringify(counted.stats()));
       assert.deepEqual(first.apply.entries.map((e) => e.action).sort(), ["configured", "created", "created", "created"]);
-      const leftover = await client.get<KubeObject & { data?: Record<string, string> }>({ apiVersion: "v1", kind: "ConfigMap", namespace: ns, name: "leftover" });
-      assert.equal(leftover?.data?.["name"], "new");
+      const live = await client.get<KubeObject & { data?: Record<string, string> }>({ apiVersion: "v1", kind: "ConfigMap", namespace: ns, name: "leftover" });
+      assert.equal(live?.data?.["name"], "new");
 
       counted.resetStats();
       const second = await syncStage({ ...base, objects });
@@ -140,27 +147,17 @@ describe("syncStage reads", () => {
       assert.equal(counted.stats().apply, 0, JSON.stringify(counted.stats()));
       assert.deepEqual(second.apply.entries.map((e) => e.action), ["unchanged", "unchanged", "unchanged", "unchanged"]);
       assert.equal(second.apply.observed.size, 4, "the listed objects are what the stage observed");
-    } finally {
-      counted.close();
-    }
-  });
-});
+    }));
 
-describe("applyStage previousIds", () => {
-  test("an inventory id that does not parse lists by label rather than miss what the stage applied", async () => {
-    const ns = await createTestNamespace(cluster, "apply-badid");
-    const counted = KubeClient.fromKubeConfig(cluster.kubeConfig);
-    try {
+  test("an inventory id that does not parse lists by label rather than miss what the stage applied", () =>
+    withCountedClient("apply-badid", async (counted, ns) => {
       const stageSet = { name: "shop", namespace: ns };
       await applyStage({ client: counted, stageSet, stage: "app", objects: [cm("a")] });
       counted.resetStats();
       const again = await applyStage({ client: counted, stageSet, stage: "app", objects: [cm("a")], previousIds: new Set(["not-an-inventory-id"]) });
       assert.equal(counted.stats().list, 1, JSON.stringify(counted.stats()));
       assert.deepEqual(again.entries.map((e) => e.action), ["unchanged"]);
-    } finally {
-      counted.close();
-    }
-  });
+    }));
 });
 
 describe("teardown", () => {
