@@ -83,6 +83,15 @@ export interface ApplyStageOptions {
    * there are looked up as new or unlabelled ones instead.
    */
   previousIds?: ReadonlySet<string>;
+  /**
+   * Called once with the objects as they will be sent (placed in their
+   * namespaces and labelled, in apply order) after they were checked and
+   * their kinds resolved, before the first one is sent; what it throws is
+   * thrown and nothing is applied. syncStage records the stage's inventory
+   * here, so an apply cut short (a failed object, a restart) never leaves an
+   * object behind that no inventory lists. Not called for a dry run.
+   */
+  beforeApply?: (desired: readonly KubeObject[]) => Promise<void>;
 }
 
 const DEFAULT_CONCURRENCY = 10;
@@ -155,6 +164,7 @@ class StageApply {
       }),
     );
     assertNoDuplicates(desired, stage);
+    if (!this.#o.dryRun) await this.#o.beforeApply?.(desired);
 
     const first = desired.filter(isFoundational);
     const rest = desired.filter((o) => !isFoundational(o));

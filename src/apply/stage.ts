@@ -66,16 +66,39 @@ export interface StageSyncResult {
 
 /**
  * Apply, verify (the caller's `beforePrune`), prune and record one stage. The
- * inventory is first written as the union of the old and new objects (so a
- * verify or prune that fails half way leaves every object findable), then as
- * the new set once the prune is done; both writes are skipped when the
- * inventory already says so.
+ * inventory is first written as the union of the old and new objects, before
+ * the first object is sent (so an apply, verify or prune that fails or is cut
+ * short half way leaves every object findable; in ApplySet mode after the
+ * apply, from the members found by label), then as the new set once the
+ * prune is done; each write is skipped when the inventory already says so.
+ * Throws what applyStage and pruneObjects throw, and ObjectOperationError
+ * when the inventory cannot be read or written.
  */
 export async function syncStage(o: SyncStageOptions): Promise<StageSyncResult> {
   const { client, stageSet, stage } = o;
   const inventoryClient = o.inventoryClient ?? client;
   const changes = o.changes ?? new ChangeSet();
   const previous = await readStageInventory(inventoryClient, stageSet, stage.name);
+  const inventoriesFor = (members: readonly InventoryEntry[]) =>
+    buildInventories({
+      stageSet,
+      stageSetUid: stageSet.uid,
+      stage: stage.name,
+      position: o.position,
+      entries: members,
+      mode: o.mode,
+      shardCap: o.shardCap,
+    });
+
+  let inventoryWrites = 0;
+  let current = previous;
+  /** Brings the recorded inventory to `members` (no request when it already says that). */
+  const record = async (members: readonly InventoryEntry[]) => {
+    const shards = inventoriesFor(members);
+    const w = await writeInventories(inventoryClient, current, shards);
+    inventoryWrites += w.written + w.deleted;
+    current = { stage: stage.name, position: o.position, shards, entries: shards.flatMap((s) => s.spec.entries) };
+  };
   const applied = await applyStage({
     client,
     stageSet,
@@ -90,31 +113,24 @@ export async function syncStage(o: SyncStageOptions): Promise<StageSyncResult> {
     crdTimeoutMs: o.crdTimeoutMs,
     changes,
     // An ApplySet-mode inventory records no members (they carry its label instead).
-    ...(o.mode === "applyset" ? {} : { previousIds: new Set(previous.entries.map((e) => e.id)) }),
+    ...(o.mode === "applyset"
+      ? {}
+      : {
+          previousIds: new Set(previous.entries.map((e) => e.id)),
+          // What was recorded and what is about to be applied, recorded
+          // before the first object is sent: an apply cut short leaves
+          // nothing that no inventory lists, so the next run still prunes it.
+          // (An ApplySet-mode parent lists kinds, not members; it is
+          // written after the apply, from the members found by label.)
+          beforeApply: (desired: readonly KubeObject[]) => record(unionEntries(previous.entries, entriesOf(desired))),
+        }),
   });
   const entries = entriesOf(applied.applied);
   const leaving = await objectsThatLeft(o, previous, entries);
   const leavingEntries = leaving.map((ref) => ({ id: objectId(ref), v: ref.apiVersion }));
 
-  const inventoriesFor = (members: readonly InventoryEntry[]) =>
-    buildInventories({
-      stageSet,
-      stageSetUid: stageSet.uid,
-      stage: stage.name,
-      position: o.position,
-      entries: members,
-      mode: o.mode,
-      shardCap: o.shardCap,
-    });
-
-  let inventoryWrites = 0;
-  let current = previous;
-  if (!o.dryRun) {
-    const union = inventoriesFor(unionEntries(leavingEntries, entries));
-    const w = await writeInventories(inventoryClient, current, union);
-    inventoryWrites += w.written + w.deleted;
-    current = { stage: stage.name, position: o.position, shards: union, entries: union.flatMap((s) => s.spec.entries) };
-  }
+  // Until prune has run, the inventory keeps what is leaving as well.
+  if (!o.dryRun) await record(unionEntries(leavingEntries, entries));
 
   if (o.beforePrune) await o.beforePrune(applied);
   if (leaving.length > 0 && o.onPrune) await o.onPrune(leaving);
@@ -133,10 +149,7 @@ export async function syncStage(o: SyncStageOptions): Promise<StageSyncResult> {
   for (const { ref, reason } of prune.kept) changes.add(ref, "kept", reason);
 
   const final = inventoriesFor(entries);
-  if (!o.dryRun) {
-    const w = await writeInventories(inventoryClient, current, final);
-    inventoryWrites += w.written + w.deleted;
-  }
+  if (!o.dryRun) await record(entries);
   return { apply: applied, changes, prune, entries, shards: final.length, inventoryWrites };
 }
 

@@ -112,6 +112,53 @@ describe("syncStage", () => {
   }
 });
 
+describe("the inventory is recorded before the first object is sent", () => {
+  test("an apply cut short by a refused object still lists what it applied, and the next run prunes it", async () => {
+    const ns = await createTestNamespace(cluster, "apply-cutshort");
+    const stageSet = { name: "shop", namespace: ns };
+    const base = { client, stageSet, position: 0, mode: "entries" as const, shardCap: 100, stage: { name: "app" } };
+    // The API server refuses a ConfigMap key with a space in it (422).
+    const refused: KubeObject = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "refused" }, data: { "not a key": "x" } };
+    await assert.rejects(syncStage({ ...base, objects: [cm("a"), cm("b"), refused] }), /refused/);
+    assert.deepEqual(await configMapNames(ns), ["a", "b"], "the objects before the refused one were applied");
+    const recorded = await listInventories(client, stageSet);
+    assert.deepEqual(
+      recorded.get("app")!.entries.map((e) => e.id),
+      [`${ns}_a__ConfigMap`, `${ns}_b__ConfigMap`, `${ns}_refused__ConfigMap`],
+      "every object the apply was about to send is recorded",
+    );
+
+    // The next revision drops b (and the refused one): b is pruned although the run that applied it failed.
+    const next = await syncStage({ ...base, objects: [cm("a")] });
+    assert.deepEqual(next.prune.pruned.map((r) => r.name), ["b"]);
+    assert.deepEqual(await configMapNames(ns), ["a"]);
+    assert.deepEqual((await listInventories(client, stageSet)).get("app")!.entries.map((e) => e.id), [`${ns}_a__ConfigMap`]);
+  });
+
+  test("when the inventory cannot be written, nothing is applied", async () => {
+    const ns = await createTestNamespace(cluster, "apply-noinventory");
+    // The real client, with every StageInventory write refused.
+    const refusing: ApplyClient = {
+      resourceFor: (apiVersion, kind) => client.resourceFor(apiVersion, kind),
+      servedVersions: (group, kind) => client.servedVersions(group, kind),
+      get: (ref) => client.get(ref),
+      list: (apiVersion, kind, options) => client.list(apiVersion, kind, options),
+      listAll: (apiVersion, kind, options) => client.listAll(apiVersion, kind, options),
+      patch: (ref, body, type, options) => client.patch(ref, body, type, options),
+      delete: (ref, options) => client.delete(ref, options),
+      apply: async (obj, options) => {
+        if (obj.kind === STAGEINVENTORY_KIND) throw new Error("stageinventories is forbidden (injected)");
+        return client.apply(obj, options);
+      },
+    };
+    await assert.rejects(
+      syncStage({ client, inventoryClient: refusing, stageSet: { name: "shop", namespace: ns }, position: 0, mode: "hybrid", shardCap: 100, stage: { name: "app" }, objects: [cm("a"), cm("b")] }),
+      (err: Error) => /recording the StageInventory failed/.test(err.message) && /forbidden/.test(err.message),
+    );
+    assert.deepEqual(await configMapNames(ns), []);
+  });
+});
+
 /** Runs `body` in a new namespace with a client of its own, whose request counts are the body's alone. */
 async function withCountedClient(prefix: string, body: (counted: KubeClient, ns: string) => Promise<void>): Promise<void> {
   const ns = await createTestNamespace(cluster, prefix);
