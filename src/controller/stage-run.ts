@@ -158,7 +158,7 @@ async function withOnFailure(ctx: StageRunContext, actions: StageActionsContext,
 }
 
 async function syncAndVerify(ctx: StageRunContext, objects: KubeObject[], timings: StageTimings, afterVerify?: () => Promise<void>): Promise<StageRunResult> {
-  await ctx.onPhase("Applying");
+  publishProgress(ctx, "Applying");
   const changes = ctx.changes ?? new ChangeSet();
   const synced = await syncStage({
     client: ctx.tenant,
@@ -173,7 +173,7 @@ async function syncAndVerify(ctx: StageRunContext, objects: KubeObject[], timing
     changes,
     beforePrune: async (applied) => {
       timings.mark("apply");
-      await ctx.onPhase("Verifying");
+      publishProgress(ctx, "Verifying");
       const skipped = new Set(applied.entries.filter((e) => e.action === "skipped").map((e) => e.id));
       await verify(
         ctx,
@@ -184,7 +184,7 @@ async function syncAndVerify(ctx: StageRunContext, objects: KubeObject[], timing
       await afterVerify?.();
       timings.mark("post");
     },
-    onPrune: () => ctx.onPhase("Pruning"),
+    onPrune: async () => publishProgress(ctx, "Pruning"),
     ...(ctx.laterStageIds ? { keep: ctx.laterStageIds } : {}),
   });
   timings.mark("prune");
@@ -260,9 +260,21 @@ async function verify(ctx: StageRunContext, applied: KubeObject[], observed: Rea
       const message = waitingFor(health);
       if (message === lastProgress) return;
       lastProgress = message;
-      void ctx.onPhase("Verifying", message).catch((err: unknown) => ctx.log.debug({ err: String(err) }, "progress status write failed"));
+      publishProgress(ctx, "Verifying", message);
     },
   });
+}
+
+/**
+ * Writes a progress phase without holding the stage up: the status writer
+ * keeps writes in order, so the stage's final status still lands after it,
+ * and a failed progress write is retried by the next status write (it
+ * writes the whole difference). Awaiting each one put two status round
+ * trips on every stage's critical path (about 45 ms of a 1000-object first
+ * apply on the two-core machine).
+ */
+function publishProgress(ctx: StageRunContext, phase: StageStatus["phase"], message?: string): void {
+  void ctx.onPhase(phase, message).catch((err: unknown) => ctx.log.debug({ err: String(err), phase }, "progress status write failed"));
 }
 
 /** `waiting for Deployment/ns/web (InProgress: …) and 2 more`, or "" when nothing is pending. */
