@@ -22,7 +22,8 @@
 //    --requeue-dependency=5s): time from the first create to all Ready, CPU,
 //    peak RSS.
 // B4 floor: a bare server-side-apply client sending the same OBJECTS objects,
-//    10 at a time (our apply concurrency): our B1 time as a ratio of it.
+//    10 at a time (our apply concurrency): our B1 time as a ratio of it; and
+//    the same client sending them with the labels our controller adds.
 //
 // Environment: BENCH_KC_OBJECTS (1000), BENCH_KC_ROUNDS (3), BENCH_KC_SCALE
 // (StageSet counts for B3, comma-separated; default "100"; "100,500" adds the
@@ -38,12 +39,16 @@
 // own flags, e.g. "--log-level=debug"), BENCH_KC_B3_PEERS=0
 // (B3 runs ours alone: for profiling, not for the table), BENCH_KC_B1_PEERS=0
 // (the same for B1).
+import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { promisify } from "node:util";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { KubeObject, Stage, StageSet } from "../src/api/types.js";
+import { memberLabels } from "../src/apply/inventory.js";
+import { managedLabels } from "../src/apply/objects.js";
 import { buildStage } from "../src/build/index.js";
 import { runKustomize } from "../src/build/kustomize.js";
 import { KubeClient } from "../src/kube/client.js";
@@ -367,9 +372,19 @@ async function b1Round(cluster: TestCluster, client: KubeClient, server: Artifac
   }
 }
 
-async function b4Round(cluster: TestCluster, client: KubeClient, objects: number, concurrency: number): Promise<number> {
-  const namespace = await namespaceFor(cluster, client, "bench-b4-floor");
-  const desired = bulkObjects(objects, namespace);
+/**
+ * One B4 round: `objects` server-side applies, `concurrency` at a time, by a
+ * fresh client in this process. `labelled` adds the labels our controller
+ * stamps on a B1 stage's objects (src/apply: the owner and stage labels and,
+ * in the default hybrid inventory mode, the ApplySet member label), so the
+ * API server is sent what it is sent in B1 with nothing else done around it.
+ */
+async function b4Round(cluster: TestCluster, client: KubeClient, objects: number, concurrency: number, labelled: boolean): Promise<number> {
+  const namespace = await namespaceFor(cluster, client, labelled ? "bench-b4-labelled" : "bench-b4-floor");
+  const plain = bulkObjects(objects, namespace);
+  const owner = { name: "bulk", namespace };
+  const ourLabels = { ...memberLabels("hybrid", owner, "bulk"), ...managedLabels(owner, "bulk") };
+  const desired = labelled ? plain.map((o) => ({ ...o, metadata: { ...o.metadata, labels: { ...o.metadata.labels, ...ourLabels } } })) : plain;
   const floor = KubeClient.fromKubeConfig(cluster.kubeConfig);
   try {
     const started = performance.now();
@@ -383,6 +398,28 @@ async function b4Round(cluster: TestCluster, client: KubeClient, objects: number
     floor.close();
     await removeNamespace(client, namespace, []);
   }
+}
+
+interface FreshFloorRound {
+  round: number;
+  seconds: number;
+  cpuSeconds: number;
+}
+
+/** Rounds of the floor in one fresh process: the first is cold, the last warm. */
+const FRESH_FLOOR_ROUNDS = 4;
+
+/** Runs bench/lib/floor-process.ts in a new node process for `rounds` rounds of `objects` applies; its rounds in order. */
+async function floorInFreshProcess(cluster: TestCluster, objects: number, rounds: number): Promise<FreshFloorRound[]> {
+  const script = join(repoRoot(), "dist", "bench", "lib", "floor-process.js");
+  const { stdout } = await promisify(execFile)(process.execPath, [script, cluster.kubeconfigPath, String(objects), String(rounds)], {
+    timeout: 30 * 60_000,
+    maxBuffer: 1024 * 1024,
+  });
+  return stdout
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as FreshFloorRound);
 }
 
 /**
@@ -569,11 +606,20 @@ export async function kustomizeControllerBench(cluster: TestCluster, print: Prin
     }
 
     let floor: Stats | undefined;
+    let labelledFloor: Stats | undefined;
+    let freshFloor: FreshFloorRound[] | undefined;
     if (options.only.has("b4")) {
-      const samples: number[] = [];
-      for (let round = 0; round < options.rounds; round++) samples.push(await b4Round(cluster, client, options.objects, 10));
-      floor = stats(samples);
-      print(`B4 floor: bare server-side apply of ${options.objects} objects, 10 at a time: ${cell(floor, secs)}s`);
+      const plain: number[] = [];
+      const labelled: number[] = [];
+      for (let round = 0; round < options.rounds; round++) {
+        plain.push(await b4Round(cluster, client, options.objects, 10, false));
+        labelled.push(await b4Round(cluster, client, options.objects, 10, true));
+      }
+      floor = stats(plain);
+      labelledFloor = stats(labelled);
+      print(`B4 floor: bare server-side apply of ${options.objects} objects, 10 at a time: ${cell(floor, secs)}s; with our labels ${cell(labelledFloor, secs)}s`);
+      freshFloor = await floorInFreshProcess(cluster, options.objects, FRESH_FLOOR_ROUNDS);
+      print(`B4 floor in a fresh process: ${freshFloor.map((r) => `round ${r.round} ${secs(r.seconds)}s (cpu ${secs(r.cpuSeconds)}s)`).join(", ")}`);
     }
 
     if (b1) {
@@ -610,11 +656,14 @@ export async function kustomizeControllerBench(cluster: TestCluster, print: Prin
           `with parsing and checking the rendered objects ${cell(build.buildStage, secs)}s.`,
         "",
       );
-      if (floor) {
+      if (floor && labelledFloor) {
         const ourSamples = b1.get("ours")!;
         const ours = stats(ourSamples.map((s) => s.first.seconds));
         const phase = (name: string) => stats(ourSamples.map((s) => s.phases?.[name] ?? 0));
         const applyPhase = phase("apply");
+        // What any controller that builds the stage with kustomize and labels
+        // what it applies must spend at least: the labelled applies plus the build.
+        const bound = labelledFloor.median + build.kbuild.median;
         md.push(
           `### B4 floor: a bare server-side-apply client, ${options.objects} objects, 10 at a time (${options.rounds} rounds)`,
           "",
@@ -622,6 +671,23 @@ export async function kustomizeControllerBench(cluster: TestCluster, print: Prin
           "|---|---|---|---|",
           `| B1 time to Ready (s) | ${cell(floor, secs)} | ${cell(ours, secs)} | ${ratio(ours, floor)} |`,
           `| apply phase alone (s) | ${cell(floor, secs)} | ${cell(applyPhase, secs)} | ${ratio(applyPhase, floor)} |`,
+          `| the floor's applies with our labels (s) | ${cell(floor, secs)} | ${cell(labelledFloor, secs)} | ${ratio(labelledFloor, floor)} |`,
+          ...(freshFloor && freshFloor.length > 1
+            ? [
+                `| the floor client in a fresh process, its first round (s) | ${cell(floor, secs)} | ${secs(freshFloor[0]!.seconds)} | ${(freshFloor[0]!.seconds / floor.median).toFixed(2)}× |`,
+                `| the same process, round ${freshFloor.length} (s) | ${cell(floor, secs)} | ${secs(freshFloor.at(-1)!.seconds)} | ${(freshFloor.at(-1)!.seconds / floor.median).toFixed(2)}× |`,
+              ]
+            : []),
+          "",
+          `The floor client sends the artifact's objects as they are. Ours carry four labels more (the owner, its namespace, the stage, and the ` +
+            `ApplySet member label of the default \`hybrid\` inventory mode); the third row is the floor client sending those labels too. ` +
+            `That labelled floor plus the kustomize build alone (kbuild above, ${secs(build.kbuild.median)}s) is ${secs(bound)}s, ` +
+            `${(bound / floor.median).toFixed(2)}× the floor, before anything else a controller does.` +
+            (freshFloor && freshFloor.length > 1
+              ? ` The last two rows run the floor client in a new Node process, as B1 starts our controller: its first ${options.objects} applies ` +
+                `took ${secs(freshFloor[0]!.seconds)}s and ${secs(freshFloor[0]!.cpuSeconds)}s of its CPU, its round ${freshFloor.length} ` +
+                `${secs(freshFloor.at(-1)!.seconds)}s and ${secs(freshFloor.at(-1)!.cpuSeconds)}s, once V8 had compiled the request path.`
+              : ""),
           "",
           `Our B1 by phase (\`stageset_stage_phase_duration_seconds\`): build (fetch, kustomize, parse) ${cell(phase("build"), secs)}s, ` +
             `apply (with the inventory) ${cell(applyPhase, secs)}s, verify ${cell(phase("verify"), secs)}s, prune ${cell(phase("prune"), secs)}s.`,
