@@ -35,6 +35,21 @@ const cm = (name: string, labels?: Record<string, string>): KubeObject => ({
   data: { name },
 });
 
+/** The real client as an ApplyClient, with `overrides` in place of some of its calls. */
+function throughClient(overrides: Partial<ApplyClient>): ApplyClient {
+  return {
+    resourceFor: (apiVersion, kind) => client.resourceFor(apiVersion, kind),
+    servedVersions: (group, kind) => client.servedVersions(group, kind),
+    get: (ref) => client.get(ref),
+    list: (apiVersion, kind, options) => client.list(apiVersion, kind, options),
+    listAll: (apiVersion, kind, options) => client.listAll(apiVersion, kind, options),
+    apply: (obj, options) => client.apply(obj, options),
+    patch: (ref, body, type, options) => client.patch(ref, body, type, options),
+    delete: (ref, options) => client.delete(ref, options),
+    ...overrides,
+  };
+}
+
 async function configMapNames(ns: string): Promise<string[]> {
   const { items } = await client.listAll("v1", "ConfigMap", { namespace: ns, labelSelector: "stages.metio.wtf/name" });
   return items.map((i) => i.metadata.name!).sort();
@@ -138,19 +153,12 @@ describe("the inventory is recorded before the first object is sent", () => {
   test("when the inventory cannot be written, nothing is applied", async () => {
     const ns = await createTestNamespace(cluster, "apply-noinventory");
     // The real client, with every StageInventory write refused.
-    const refusing: ApplyClient = {
-      resourceFor: (apiVersion, kind) => client.resourceFor(apiVersion, kind),
-      servedVersions: (group, kind) => client.servedVersions(group, kind),
-      get: (ref) => client.get(ref),
-      list: (apiVersion, kind, options) => client.list(apiVersion, kind, options),
-      listAll: (apiVersion, kind, options) => client.listAll(apiVersion, kind, options),
-      patch: (ref, body, type, options) => client.patch(ref, body, type, options),
-      delete: (ref, options) => client.delete(ref, options),
+    const refusing = throughClient({
       apply: async (obj, options) => {
         if (obj.kind === STAGEINVENTORY_KIND) throw new Error("stageinventories is forbidden (injected)");
         return client.apply(obj, options);
       },
-    };
+    });
     await assert.rejects(
       syncStage({ client, inventoryClient: refusing, stageSet: { name: "shop", namespace: ns }, position: 0, mode: "hybrid", shardCap: 100, stage: { name: "app" }, objects: [cm("a"), cm("b")] }),
       (err: Error) => /recording the StageInventory failed/.test(err.message) && /forbidden/.test(err.message),
@@ -217,19 +225,12 @@ describe("teardown", () => {
     await syncStage({ ...base, position: 2, stage: { name: "data", prune: false }, objects: [cm("data-1")] });
 
     const deletions: string[] = [];
-    const recording: ApplyClient = {
-      resourceFor: (apiVersion, kind) => client.resourceFor(apiVersion, kind),
-      servedVersions: (group, kind) => client.servedVersions(group, kind),
-      get: (ref) => client.get(ref),
-      list: (apiVersion, kind, options) => client.list(apiVersion, kind, options),
-      listAll: (apiVersion, kind, options) => client.listAll(apiVersion, kind, options),
-      apply: (obj, options) => client.apply(obj, options),
-      patch: (ref, body, type, options) => client.patch(ref, body, type, options),
+    const recording = throughClient({
       delete: (ref, options) => {
         deletions.push(describeObject(ref));
         return client.delete(ref, options);
       },
-    };
+    });
     const result = await teardown({
       client: recording,
       stageSet,
