@@ -61,6 +61,7 @@ import { ensureKustomizationCrd, KUSTOMIZATION_API_VERSION, KustomizeController 
 import { STAGESET } from "../test/support/pipeline.js";
 import { waitFor } from "../test/support/wait.js";
 import { byVerb, diffCounts, requestTotals, settledTotals, subtract, total, type RequestCounts } from "./lib/apiserver-metrics.js";
+import { applyAllBare, floorObjects } from "./lib/floor.js";
 import { OurController } from "./lib/our-controller.js";
 import { PhaseMeter } from "./lib/process-stats.js";
 
@@ -116,15 +117,6 @@ function bulkFiles(objects: number, extraKey: boolean): Record<string, string> {
     return `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-${i}\n  labels: {app: bench}\ndata:\n  index: "${i}"\n  payload: "${"x".repeat(256)}"\n${extra}`;
   });
   return { "configmaps.yaml": docs.join("---\n") };
-}
-
-function bulkObjects(objects: number, namespace: string): KubeObject[] {
-  return Array.from({ length: objects }, (_, i) => ({
-    apiVersion: "v1",
-    kind: "ConfigMap",
-    metadata: { name: `cm-${i}`, namespace, labels: { app: "bench" } },
-    data: { index: String(i), payload: "x".repeat(256), ...(i === 0 ? { removeme: "gone in revision 2" } : {}) },
-  }));
 }
 
 /** Stage `stage` of set `set` in B3: 20 ConfigMaps with names of their own. */
@@ -381,18 +373,14 @@ async function b1Round(cluster: TestCluster, client: KubeClient, server: Artifac
  */
 async function b4Round(cluster: TestCluster, client: KubeClient, objects: number, concurrency: number, labelled: boolean): Promise<number> {
   const namespace = await namespaceFor(cluster, client, labelled ? "bench-b4-labelled" : "bench-b4-floor");
-  const plain = bulkObjects(objects, namespace);
+  const plain = floorObjects(objects, namespace);
   const owner = { name: "bulk", namespace };
   const ourLabels = { ...memberLabels("hybrid", owner, "bulk"), ...managedLabels(owner, "bulk") };
   const desired = labelled ? plain.map((o) => ({ ...o, metadata: { ...o.metadata, labels: { ...o.metadata.labels, ...ourLabels } } })) : plain;
   const floor = KubeClient.fromKubeConfig(cluster.kubeConfig);
   try {
     const started = performance.now();
-    let next = 0;
-    const worker = async () => {
-      while (next < desired.length) await floor.apply(desired[next++]!, { fieldManager: "bench-floor", force: true });
-    };
-    await Promise.all(Array.from({ length: concurrency }, worker));
+    await applyAllBare(floor, desired, concurrency);
     return (performance.now() - started) / 1000;
   } finally {
     floor.close();

@@ -9,11 +9,11 @@
 // round applies OBJECTS ConfigMaps, 10 at a time, into a namespace of its own,
 // which it deletes and waits out before the next round starts.
 import { performance } from "node:perf_hooks";
-import type { KubeObject } from "../../src/api/types.js";
 import { KubeClient } from "../../src/kube/client.js";
 import { loadKubeConfig } from "../../src/kube/kubeconfig.js";
 import { pollUntil } from "../../src/util/poll.js";
 import { systemClock } from "../../src/util/clock.js";
+import { applyAllBare, floorObjects } from "./floor.js";
 
 const [kubeconfig, objectsArg, roundsArg] = process.argv.slice(2);
 if (!kubeconfig || !objectsArg || !roundsArg) throw new Error("usage: floor-process.js KUBECONFIG OBJECTS ROUNDS");
@@ -30,19 +30,10 @@ try {
     await pollUntil(systemClock, { timeoutMs: 30_000, intervalMs: 50, onTimeout: () => new Error(`no kube-root-ca.crt in ${namespace}`) }, async () =>
       (await client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "kube-root-ca.crt" })) ? true : undefined,
     );
-    const desired: KubeObject[] = Array.from({ length: objects }, (_, i) => ({
-      apiVersion: "v1",
-      kind: "ConfigMap",
-      metadata: { name: `cm-${i}`, namespace, labels: { app: "bench" } },
-      data: { index: String(i), payload: "x".repeat(256) },
-    }));
+    const desired = floorObjects(objects, namespace);
     const cpu = process.cpuUsage();
     const started = performance.now();
-    let next = 0;
-    const worker = async () => {
-      while (next < desired.length) await client.apply(desired[next++]!, { fieldManager: "bench-floor", force: true });
-    };
-    await Promise.all(Array.from({ length: 10 }, worker));
+    await applyAllBare(client, desired, 10);
     const seconds = (performance.now() - started) / 1000;
     const used = process.cpuUsage(cpu);
     process.stdout.write(`${JSON.stringify({ round, seconds, cpuSeconds: (used.user + used.system) / 1e6 })}\n`);

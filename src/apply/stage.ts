@@ -92,12 +92,13 @@ export async function syncStage(o: SyncStageOptions): Promise<StageSyncResult> {
 
   let inventoryWrites = 0;
   let current = previous;
-  /** Brings the recorded inventory to `members` (no request when it already says that). */
-  const record = async (members: readonly InventoryEntry[]) => {
+  /** Brings the recorded inventory to `members` (no request when it already says that); returns its shard count. */
+  const record = async (members: readonly InventoryEntry[]): Promise<number> => {
     const shards = inventoriesFor(members);
     const w = await writeInventories(inventoryClient, current, shards);
     inventoryWrites += w.written + w.deleted;
     current = { stage: stage.name, position: o.position, shards, entries: shards.flatMap((s) => s.spec.entries) };
+    return shards.length;
   };
   const applied = await applyStage({
     client,
@@ -122,7 +123,7 @@ export async function syncStage(o: SyncStageOptions): Promise<StageSyncResult> {
           // nothing that no inventory lists, so the next run still prunes it.
           // (An ApplySet-mode parent lists kinds, not members; it is
           // written after the apply, from the members found by label.)
-          beforeApply: (desired: readonly KubeObject[]) => record(unionEntries(previous.entries, entriesOf(desired))),
+          beforeApply: async (desired: readonly KubeObject[]) => void (await record(unionEntries(previous.entries, entriesOf(desired)))),
         }),
   });
   const entries = entriesOf(applied.applied);
@@ -148,9 +149,8 @@ export async function syncStage(o: SyncStageOptions): Promise<StageSyncResult> {
   for (const ref of prune.pruned) changes.add(ref, "deleted");
   for (const { ref, reason } of prune.kept) changes.add(ref, "kept", reason);
 
-  const final = inventoriesFor(entries);
-  if (!o.dryRun) await record(entries);
-  return { apply: applied, changes, prune, entries, shards: final.length, inventoryWrites };
+  const shards = o.dryRun ? inventoriesFor(entries).length : await record(entries);
+  return { apply: applied, changes, prune, entries, shards, inventoryWrites };
 }
 
 async function objectsThatLeft(o: SyncStageOptions, previous: StageInventoryState, entries: InventoryEntry[]): Promise<ObjectRef[]> {
