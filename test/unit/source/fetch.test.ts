@@ -109,6 +109,23 @@ describe("fetchArtifact", () => {
     assert.equal(server.hitsOf("/down.tar.gz"), 3);
   });
 
+  it("follows redirects to the artifact, and gives up on a loop or a location that is not http(s)", async () => {
+    const target = server.serve("/moved/final.tar.gz", body);
+    const hop = server.route("/hop.tar.gz", (_req, res) => res.writeHead(307, { location: "/moved/final.tar.gz" }).end());
+    const first = server.route("/first.tar.gz", (_req, res) => res.writeHead(302, { location: hop }).end());
+    const fetched = await fetchArtifact(artifactAt(first), { ...FAST, parentDir: await parent() });
+    assert.deepEqual(await readFile(fetched.path), body);
+    assert.equal(server.hitsOf("/moved/final.tar.gz"), 1);
+    assert.ok(target.endsWith("/moved/final.tar.gz"));
+    await fetched.remove();
+
+    const loop = server.route("/loop.tar.gz", (_req, res) => res.writeHead(301, { location: "/loop.tar.gz" }).end());
+    await assert.rejects(fetchArtifact(artifactAt(loop), { ...FAST, retries: 3 }), artifactError(/stopped after 10 redirects \(after 1 attempt\)$/, true));
+    assert.equal(server.hitsOf("/loop.tar.gz"), 11);
+    const elsewhere = server.route("/to-file.tar.gz", (_req, res) => res.writeHead(302, { location: "file:///etc/passwd" }).end());
+    await assert.rejects(fetchArtifact(artifactAt(elsewhere), FAST), artifactError(/HTTP 302 redirects to a location that is not an http or https URL/, true));
+  });
+
   it("does not retry a 404", async () => {
     const url = server.url("/gone.tar.gz");
     await assert.rejects(fetchArtifact(artifactAt(url), { ...FAST, retries: 3 }), artifactError(/HTTP 404 Not Found \(after 1 attempt\)$/));
