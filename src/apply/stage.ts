@@ -50,6 +50,12 @@ export interface SyncStageOptions {
   beforePrune?: (applied: ApplyResult) => Promise<void>;
   /** Where every write is recorded as it happens; default a new one (returned as `changes`). */
   changes?: ChangeSet;
+  /**
+   * The stage's recorded inventory, when the caller started reading it
+   * already (runStage reads it while the stage builds: the controller is its
+   * only writer, so the answer cannot go stale meanwhile); default read here.
+   */
+  previous?: Promise<StageInventoryState>;
 }
 
 export interface StageSyncResult {
@@ -78,7 +84,7 @@ export async function syncStage(o: SyncStageOptions): Promise<StageSyncResult> {
   const { client, stageSet, stage } = o;
   const inventoryClient = o.inventoryClient ?? client;
   const changes = o.changes ?? new ChangeSet();
-  const previous = await readStageInventory(inventoryClient, stageSet, stage.name);
+  const previous = await (o.previous ?? readStageInventory(inventoryClient, stageSet, stage.name));
   const inventoriesFor = (members: readonly InventoryEntry[]) =>
     buildInventories({
       stageSet,

@@ -4,6 +4,7 @@ import type { ApplyResult } from "../apply/engine.js";
 import type { AppliedStateMemo } from "../apply/drift.js";
 import { labelSelector, managedLabels, objectId, placeObject } from "../apply/objects.js";
 import type { DroppedEntry } from "../apply/prune.js";
+import { readStageInventory, type StageInventoryState } from "../apply/inventory.js";
 import { syncStage } from "../apply/stage.js";
 import type { StageDecryption } from "../build/decrypt.js";
 import { buildStage, type VarSource } from "../build/index.js";
@@ -88,10 +89,13 @@ export interface StageRunResult {
 export async function runStage(ctx: StageRunContext): Promise<StageRunResult> {
   const timings = new StageTimings();
   let objects: KubeObject[] = [];
+  // Read while the stage builds, off its critical path; a failed build leaves the answer unread.
+  const previous = readStageInventory(ctx.inventory, refOfStageSet(ctx.stageSet), ctx.stage.name);
+  previous.catch(() => undefined);
   try {
     objects = await fetchAndBuild(ctx);
     timings.mark("build");
-    return await runBuiltStage(ctx, objects, timings);
+    return await runBuiltStage(ctx, objects, timings, previous);
   } finally {
     // A failed phase is not marked: the phases before it are still reported.
     const durationsMs = timings.durations();
@@ -124,8 +128,8 @@ class StageTimings {
   }
 }
 
-async function runBuiltStage(ctx: StageRunContext, objects: KubeObject[], timings: StageTimings): Promise<StageRunResult> {
-  if (!ctx.actions) return syncAndVerify(ctx, objects, timings);
+async function runBuiltStage(ctx: StageRunContext, objects: KubeObject[], timings: StageTimings, previous: Promise<StageInventoryState>): Promise<StageRunResult> {
+  if (!ctx.actions) return syncAndVerify(ctx, objects, timings, previous);
   const actions = ctx.actions;
   const list = (name: "pre" | "post") =>
     runActionList({ list: name, actions: ctx.stage.actions?.[name] ?? [], env: actions.env, ledger: actions.ledger, executorFor: actions.executorFor, ...(actions.hooks ? { hooks: actions.hooks } : {}) });
@@ -134,7 +138,7 @@ async function runBuiltStage(ctx: StageRunContext, objects: KubeObject[], timing
     await list("pre");
     timings.mark("pre");
     // post: once the stage is verified, before what left it is pruned; the stage is Ready only when they all succeeded.
-    return await syncAndVerify(ctx, objects, timings, () => list("post"));
+    return await syncAndVerify(ctx, objects, timings, previous, () => list("post"));
   } catch (err) {
     if (ctx.signal.aborted || (ctx.waitSignal?.aborted ?? false)) throw err;
     throw await withOnFailure(ctx, actions, err);
@@ -157,7 +161,13 @@ async function withOnFailure(ctx: StageRunContext, actions: StageActionsContext,
   return new Error(`${errorMessage(err)}${also}`, { cause: err });
 }
 
-async function syncAndVerify(ctx: StageRunContext, objects: KubeObject[], timings: StageTimings, afterVerify?: () => Promise<void>): Promise<StageRunResult> {
+async function syncAndVerify(
+  ctx: StageRunContext,
+  objects: KubeObject[],
+  timings: StageTimings,
+  previous: Promise<StageInventoryState>,
+  afterVerify?: () => Promise<void>,
+): Promise<StageRunResult> {
   publishProgress(ctx, "Applying");
   const changes = ctx.changes ?? new ChangeSet();
   const synced = await syncStage({
@@ -171,6 +181,7 @@ async function syncAndVerify(ctx: StageRunContext, objects: KubeObject[], timing
     shardCap: ctx.inventoryShardCap,
     memo: ctx.memo,
     changes,
+    previous,
     beforePrune: async (applied) => {
       timings.mark("apply");
       publishProgress(ctx, "Verifying");
