@@ -157,7 +157,7 @@ async function downloadOnce(
 ): Promise<{ bytes: number; digester: Digester }> {
   const deadline = new AttemptDeadline(settings.timeoutMs, settings.signal);
   try {
-    const response = await deadline.run(() => get(url, deadline.signal));
+    const response = await get(url, deadline.signal);
     if (response.statusCode !== 200) {
       response.destroy();
       const status = response.statusCode ?? 0;
@@ -170,7 +170,8 @@ async function downloadOnce(
       throw new AttemptError(`the server announces ${declared} bytes, more than the limit of ${settings.maxBytes}`, false, undefined, true);
     }
     const meter = new HashingMeter(createDigester(expected.algorithm), settings.maxBytes);
-    await deadline.run(() => pipeline(response, meter, createWriteStream(path), { signal: deadline.signal }));
+    // An abort (the deadline or the caller) destroys every stream of the pipeline, the response's socket too.
+    await pipeline(response, meter, createWriteStream(path), { signal: deadline.signal });
     return { bytes: meter.bytes, digester: meter.digester };
   } catch (err) {
     if (err instanceof AttemptError) throw err;
@@ -249,12 +250,6 @@ class AttemptDeadline {
 
   get signal(): AbortSignal {
     return this.#controller.signal;
-  }
-
-  /** Runs `step`, rejecting at once when the attempt is aborted. */
-  async run<T>(step: () => Promise<T>): Promise<T> {
-    this.#controller.signal.throwIfAborted();
-    return step();
   }
 
   clear(): void {
