@@ -3,6 +3,7 @@
 // request counters.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { createServer, type AddressInfo, type Socket } from "node:net";
 import { after, before, describe, test } from "node:test";
 import type { KubeObject } from "../../src/api/types.js";
 import { KubeClient, refOf, type WatchEvent } from "../../src/kube/client.js";
@@ -345,10 +346,31 @@ describe("request accounting", () => {
 
 describe("timeouts", () => {
   test("a request that cannot finish in time fails as Timeout", async () => {
-    // A watch-less long request: list with a 1ms deadline cannot complete.
-    await assert.rejects(
-      client.get(ref("anything"), { timeoutMs: 1 }),
-      (err: unknown) => err instanceof KubeApiError && err.statusReason === "Timeout" && err.status === 0,
-    );
+    // The cluster's own credentials, sent to a loopback address that accepts
+    // the connection and never answers (a stalled network): the client's
+    // deadline ends the first request (discovery, before the get). (A 1 ms
+    // deadline against the live API server raced its answer and sometimes lost.)
+    const held: Socket[] = [];
+    const blackHole = createServer((socket) => void held.push(socket));
+    await new Promise<void>((resolve) => blackHole.listen(0, "127.0.0.1", resolve));
+    const { port } = blackHole.address() as AddressInfo;
+    const { kubeConfig } = await testCluster();
+    const stalled = KubeClient.fromKubeConfig({
+      getCurrentCluster: () => ({ ...kubeConfig.getCurrentCluster()!, server: `https://127.0.0.1:${port}` }),
+      getCurrentUser: () => kubeConfig.getCurrentUser(),
+    }, { timeoutMs: 200 });
+    try {
+      const started = performance.now();
+      await assert.rejects(
+        stalled.get(ref("anything")),
+        (err: unknown) => err instanceof KubeApiError && err.statusReason === "Timeout" && err.status === 0 && /200ms/.test(err.message),
+      );
+      assert.ok(performance.now() - started < 10_000, "ended by the client's deadline, not the 30 s default");
+      assert.ok(held.length > 0, "the request reached the stalled address");
+    } finally {
+      stalled.close();
+      for (const socket of held) socket.destroy();
+      await new Promise<void>((resolve) => blackHole.close(() => resolve()));
+    }
   });
 });

@@ -89,6 +89,20 @@ describe("Transport deadlines and cancellation", () => {
     }
   });
 
+  it("a request's own deadline overrides the transport's", async () => {
+    const t = transport(); // the 30 s default
+    try {
+      const started = performance.now();
+      await assert.rejects(
+        t.json({ verb: "get", method: "GET", path: "/no-answer", operation: "reading ConfigMap a/b", timeoutMs: 120 }),
+        (err: unknown) => err instanceof KubeApiError && err.statusReason === "Timeout" && /120ms/.test(err.message),
+      );
+      assert.ok(performance.now() - started < 10_000);
+    } finally {
+      t.close();
+    }
+  });
+
   it("counts a body that stops half way against the same deadline", async () => {
     const t = transport(150);
     try {
