@@ -155,9 +155,10 @@ async function downloadOnce(
   expected: ParsedDigest,
   settings: DownloadSettings,
 ): Promise<{ bytes: number; digester: Digester }> {
-  const deadline = new AttemptDeadline(settings.timeoutMs, settings.signal);
+  const timeout = AbortSignal.timeout(settings.timeoutMs);
+  const signal = settings.signal ? AbortSignal.any([settings.signal, timeout]) : timeout;
   try {
-    const response = await get(url, deadline.signal);
+    const response = await get(url, signal);
     if (response.statusCode !== 200) {
       response.destroy();
       const status = response.statusCode ?? 0;
@@ -171,16 +172,14 @@ async function downloadOnce(
     }
     const meter = new HashingMeter(createDigester(expected.algorithm), settings.maxBytes);
     // An abort (the deadline or the caller) destroys every stream of the pipeline, the response's socket too.
-    await pipeline(response, meter, createWriteStream(path), { signal: deadline.signal });
+    await pipeline(response, meter, createWriteStream(path), { signal });
     return { bytes: meter.bytes, digester: meter.digester };
   } catch (err) {
     if (err instanceof AttemptError) throw err;
     if (err instanceof SizeLimitError) throw new AttemptError(err.message, false, undefined, true);
-    if (deadline.timedOut) throw new AttemptError(`timed out after ${formatMs(settings.timeoutMs)}`, true);
+    if (timeout.aborted && !settings.signal?.aborted) throw new AttemptError(`timed out after ${formatMs(settings.timeoutMs)}`, true);
     settings.signal?.throwIfAborted();
     throw err;
-  } finally {
-    deadline.clear();
   }
 }
 
@@ -225,37 +224,6 @@ async function get(url: string, signal: AbortSignal): Promise<IncomingMessage> {
 function header(response: IncomingMessage, name: string): string | undefined {
   const value = response.headers[name];
   return Array.isArray(value) ? value[0] : value;
-}
-
-/**
- * One attempt's overall deadline (connect, redirects and the whole body) and
- * the caller's cancellation, as one signal for node:http and the pipeline.
- */
-class AttemptDeadline {
-  readonly #controller = new AbortController();
-  readonly #timer: NodeJS.Timeout;
-  readonly #caller: AbortSignal | undefined;
-  readonly #onCallerAbort = () => this.#controller.abort(this.#caller?.reason);
-  timedOut = false;
-
-  constructor(timeoutMs: number, caller: AbortSignal | undefined) {
-    this.#caller = caller;
-    this.#timer = setTimeout(() => {
-      this.timedOut = true;
-      this.#controller.abort(new Error(`timed out after ${formatMs(timeoutMs)}`));
-    }, timeoutMs);
-    if (caller?.aborted) this.#onCallerAbort();
-    else caller?.addEventListener("abort", this.#onCallerAbort, { once: true });
-  }
-
-  get signal(): AbortSignal {
-    return this.#controller.signal;
-  }
-
-  clear(): void {
-    clearTimeout(this.#timer);
-    this.#caller?.removeEventListener("abort", this.#onCallerAbort);
-  }
 }
 
 class SizeLimitError extends Error {}
