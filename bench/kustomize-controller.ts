@@ -22,8 +22,10 @@
 //    --requeue-dependency=5s): time from the first create to all Ready, CPU,
 //    peak RSS.
 // B4 floor: a bare server-side-apply client sending the same OBJECTS objects,
-//    10 at a time (our apply concurrency): our B1 time as a ratio of it; and
-//    the same client sending them with the labels our controller adds.
+//    10 at a time (our apply concurrency), in rounds between B1's: in a new
+//    Node process each round (as B1 starts our controller) and in this
+//    process; our B1 time as a ratio of each; and the same client sending
+//    them with the labels our controller adds.
 //
 // Environment: BENCH_KC_OBJECTS (1000), BENCH_KC_ROUNDS (3), BENCH_KC_SCALE
 // (StageSet counts for B3, comma-separated; default "100"; "100,500" adds the
@@ -578,36 +580,48 @@ export async function kustomizeControllerBench(cluster: TestCluster, print: Prin
   try {
     let b1: Map<string, B1Sample[]> | undefined;
     const b1Contenders = contenders(cluster, options.kcVariants ?? { KC: [], "KC ssa=10": ["--concurrent-ssa=10"] });
-    if (options.only.has("b1")) {
-      b1 = new Map(b1Contenders.map((c) => [c.label, []]));
-      for (let round = 0; round < options.rounds; round++) {
-        for (const c of b1Contenders) {
-          const sample = await b1Round(cluster, client, server, c, options.objects, c.kind === "ours" && round === 0 ? options.cpuProfileDir : undefined);
-          b1.get(c.label)!.push(sample);
-          (correctness[c.label] ??= []).push(sample.keyRemoved);
-          print(
-            `B1 round ${round + 1} ${c.label}: first apply ${secs(sample.first.seconds)}s, cpu ${secs(sample.first.cpuSeconds)}s, peak rss ${mib(sample.first.peakRssBytes)} MiB, ` +
-              `${total(sample.first.requests)} requests; no-op ${(sample.noop.seconds * 1000).toFixed(0)}ms, ${total(sample.noop.requests)} requests; key removed: ${sample.keyRemoved}`,
-          );
-        }
+    if (options.only.has("b1")) b1 = new Map(b1Contenders.map((c) => [c.label, []]));
+    // The floor's rounds run between B1's, so drift in the machine's speed
+    // over the run reaches both alike.
+    const plain: number[] = [];
+    const labelled: number[] = [];
+    const freshFirst: FreshFloorRound[] = [];
+    for (let round = 0; round < options.rounds; round++) {
+      for (const c of b1 ? b1Contenders : []) {
+        const sample = await b1Round(cluster, client, server, c, options.objects, c.kind === "ours" && round === 0 ? options.cpuProfileDir : undefined);
+        b1!.get(c.label)!.push(sample);
+        (correctness[c.label] ??= []).push(sample.keyRemoved);
+        print(
+          `B1 round ${round + 1} ${c.label}: first apply ${secs(sample.first.seconds)}s, cpu ${secs(sample.first.cpuSeconds)}s, peak rss ${mib(sample.first.peakRssBytes)} MiB, ` +
+            `${total(sample.first.requests)} requests; no-op ${(sample.noop.seconds * 1000).toFixed(0)}ms, ${total(sample.noop.requests)} requests; key removed: ${sample.keyRemoved}`,
+        );
+      }
+      if (options.only.has("b4")) {
+        const [fresh] = await floorInFreshProcess(cluster, options.objects, 1);
+        freshFirst.push(fresh!);
+        plain.push(await b4Round(cluster, client, options.objects, 10, false));
+        labelled.push(await b4Round(cluster, client, options.objects, 10, true));
+        print(
+          `B4 round ${round + 1}: floor in a new process ${secs(fresh!.seconds)}s (cpu ${secs(fresh!.cpuSeconds)}s), in this process ${secs(plain.at(-1)!)}s, ` +
+            `with our labels ${secs(labelled.at(-1)!)}s`,
+        );
       }
     }
 
     let floor: Stats | undefined;
+    let freshFloor: Stats | undefined;
     let labelledFloor: Stats | undefined;
-    let freshFloor: FreshFloorRound[] | undefined;
+    let warmingFloor: FreshFloorRound[] | undefined;
     if (options.only.has("b4")) {
-      const plain: number[] = [];
-      const labelled: number[] = [];
-      for (let round = 0; round < options.rounds; round++) {
-        plain.push(await b4Round(cluster, client, options.objects, 10, false));
-        labelled.push(await b4Round(cluster, client, options.objects, 10, true));
-      }
       floor = stats(plain);
+      freshFloor = stats(freshFirst.map((r) => r.seconds));
       labelledFloor = stats(labelled);
-      print(`B4 floor: bare server-side apply of ${options.objects} objects, 10 at a time: ${cell(floor, secs)}s; with our labels ${cell(labelledFloor, secs)}s`);
-      freshFloor = await floorInFreshProcess(cluster, options.objects, FRESH_FLOOR_ROUNDS);
-      print(`B4 floor in a fresh process: ${freshFloor.map((r) => `round ${r.round} ${secs(r.seconds)}s (cpu ${secs(r.cpuSeconds)}s)`).join(", ")}`);
+      print(
+        `B4 floor: bare server-side apply of ${options.objects} objects, 10 at a time: in a new process ${cell(freshFloor, secs)}s; ` +
+          `in this process ${cell(floor, secs)}s; with our labels ${cell(labelledFloor, secs)}s`,
+      );
+      warmingFloor = await floorInFreshProcess(cluster, options.objects, FRESH_FLOOR_ROUNDS);
+      print(`B4 floor, ${FRESH_FLOOR_ROUNDS} rounds in one new process: ${warmingFloor.map((r) => `round ${r.round} ${secs(r.seconds)}s (cpu ${secs(r.cpuSeconds)}s)`).join(", ")}`);
     }
 
     if (b1) {
@@ -644,7 +658,7 @@ export async function kustomizeControllerBench(cluster: TestCluster, print: Prin
           `with parsing and checking the rendered objects ${cell(build.buildStage, secs)}s.`,
         "",
       );
-      if (floor && labelledFloor) {
+      if (floor && freshFloor && labelledFloor) {
         const ourSamples = b1.get("ours")!;
         const ours = stats(ourSamples.map((s) => s.first.seconds));
         const phase = (name: string) => stats(ourSamples.map((s) => s.phases?.[name] ?? 0));
@@ -653,28 +667,31 @@ export async function kustomizeControllerBench(cluster: TestCluster, print: Prin
         // what it applies must spend at least: the labelled applies plus the build.
         const bound = labelledFloor.median + build.kbuild.median;
         md.push(
-          `### B4 floor: a bare server-side-apply client, ${options.objects} objects, 10 at a time (${options.rounds} rounds)`,
+          `### B4 floor: a bare server-side-apply client, ${options.objects} objects, 10 at a time (${options.rounds} rounds, between B1's)`,
           "",
           "| metric | floor | ours | ours/floor |",
           "|---|---|---|---|",
-          `| B1 time to Ready (s) | ${cell(floor, secs)} | ${cell(ours, secs)} | ${ratio(ours, floor)} |`,
-          `| apply phase alone (s) | ${cell(floor, secs)} | ${cell(applyPhase, secs)} | ${ratio(applyPhase, floor)} |`,
-          `| the floor's applies with our labels (s) | ${cell(floor, secs)} | ${cell(labelledFloor, secs)} | ${ratio(labelledFloor, floor)} |`,
-          ...(freshFloor && freshFloor.length > 1
+          `| B1 time to Ready, against the floor client in a new process (s) | ${cell(freshFloor, secs)} | ${cell(ours, secs)} | ${ratio(ours, freshFloor)} |`,
+          `| B1 time to Ready, against the floor client in the benchmark's warm process (s) | ${cell(floor, secs)} | ${cell(ours, secs)} | ${ratio(ours, floor)} |`,
+          `| apply phase alone, against the new process (s) | ${cell(freshFloor, secs)} | ${cell(applyPhase, secs)} | ${ratio(applyPhase, freshFloor)} |`,
+          `| the warm floor's applies with our labels (s) | ${cell(floor, secs)} | ${cell(labelledFloor, secs)} | ${ratio(labelledFloor, floor)} |`,
+          ...(warmingFloor && warmingFloor.length > 1
             ? [
-                `| the floor client in a fresh process, its first round (s) | ${cell(floor, secs)} | ${secs(freshFloor[0]!.seconds)} | ${(freshFloor[0]!.seconds / floor.median).toFixed(2)}× |`,
-                `| the same process, round ${freshFloor.length} (s) | ${cell(floor, secs)} | ${secs(freshFloor.at(-1)!.seconds)} | ${(freshFloor.at(-1)!.seconds / floor.median).toFixed(2)}× |`,
+                `| one new process, its round 1 (s) | ${cell(floor, secs)} | ${secs(warmingFloor[0]!.seconds)} | ${(warmingFloor[0]!.seconds / floor.median).toFixed(2)}× |`,
+                `| the same process, round ${warmingFloor.length} (s) | ${cell(floor, secs)} | ${secs(warmingFloor.at(-1)!.seconds)} | ${(warmingFloor.at(-1)!.seconds / floor.median).toFixed(2)}× |`,
               ]
             : []),
           "",
-          `The floor client sends the artifact's objects as they are. Ours carry four labels more (the owner, its namespace, the stage, and the ` +
-            `ApplySet member label of the default \`hybrid\` inventory mode); the third row is the floor client sending those labels too. ` +
-            `That labelled floor plus the kustomize build alone (kbuild above, ${secs(build.kbuild.median)}s) is ${secs(bound)}s, ` +
-            `${(bound / floor.median).toFixed(2)}× the floor, before anything else a controller does.` +
-            (freshFloor && freshFloor.length > 1
-              ? ` The last two rows run the floor client in a new Node process, as B1 starts our controller: its first ${options.objects} applies ` +
-                `took ${secs(freshFloor[0]!.seconds)}s and ${secs(freshFloor[0]!.cpuSeconds)}s of its CPU, its round ${freshFloor.length} ` +
-                `${secs(freshFloor.at(-1)!.seconds)}s and ${secs(freshFloor.at(-1)!.cpuSeconds)}s, once V8 had compiled the request path.`
+          `Each B1 round starts our controller as a new Node process, so the first row compares it with the floor client in a new process too: ` +
+            `each round runs \`bench/lib/floor-process.ts\` once, before the floor in the benchmark's own long-running process (second row, ` +
+            `the lower bound for a warm process). The floor client sends the artifact's objects as they are. Ours carry four labels more (the owner, ` +
+            `its namespace, the stage, and the ApplySet member label of the default \`hybrid\` inventory mode); the fourth row is the warm floor ` +
+            `sending those labels too. That labelled floor plus the kustomize build alone (kbuild above, ${secs(build.kbuild.median)}s) is ` +
+            `${secs(bound)}s, ${(bound / floor.median).toFixed(2)}× the warm floor, before anything else a controller does.` +
+            (warmingFloor && warmingFloor.length > 1
+              ? ` The last two rows run the floor client for ${warmingFloor.length} rounds in one new process: its first ${options.objects} applies ` +
+                `took ${secs(warmingFloor[0]!.seconds)}s and ${secs(warmingFloor[0]!.cpuSeconds)}s of its CPU, its round ${warmingFloor.length} ` +
+                `${secs(warmingFloor.at(-1)!.seconds)}s and ${secs(warmingFloor.at(-1)!.cpuSeconds)}s, once V8 had compiled the request path.`
               : ""),
           "",
           `Our B1 by phase (\`stageset_stage_phase_duration_seconds\`): build (fetch, kustomize, parse) ${cell(phase("build"), secs)}s, ` +
