@@ -102,8 +102,10 @@ export function needsApply(desired: KubeObject, live: KubeObject | undefined): b
  * fields sent (a null included, which findDrift forgives once it is gone),
  * and the apply took the object over from client-side apply first. So
  * `!holdsDesired(desired, answer)` is `needsApply(desired, answer)` there,
- * without reading managedFields: about half of that check's cost, which ran
- * once per applied object (measured: 33 ms of CPU per 1000 ConfigMaps).
+ * without reading managedFields. It runs once per applied object: for a
+ * labelled ConfigMap's answer, 1.1 µs against needsApply's 3.9 µs once
+ * compiled (100,000 calls each); in a new process, the whole check was
+ * about 33 ms of CPU over the first 1000 applies.
  */
 export function holdsDesired(desired: KubeObject, answer: KubeObject): boolean {
   const walk: Walk = { paths: [], limit: 1 };
