@@ -589,7 +589,7 @@ export async function kustomizeControllerBench(cluster: TestCluster, print: Prin
     for (let round = 0; round < options.rounds; round++) {
       for (const c of b1 ? b1Contenders : []) {
         const sample = await b1Round(cluster, client, server, c, options.objects, c.kind === "ours" && round === 0 ? options.cpuProfileDir : undefined);
-        b1!.get(c.label)!.push(sample);
+        b1?.get(c.label)!.push(sample);
         (correctness[c.label] ??= []).push(sample.keyRemoved);
         print(
           `B1 round ${round + 1} ${c.label}: first apply ${secs(sample.first.seconds)}s, cpu ${secs(sample.first.cpuSeconds)}s, peak rss ${mib(sample.first.peakRssBytes)} MiB, ` +
@@ -598,11 +598,12 @@ export async function kustomizeControllerBench(cluster: TestCluster, print: Prin
       }
       if (options.only.has("b4")) {
         const [fresh] = await floorInFreshProcess(cluster, options.objects, 1);
-        freshFirst.push(fresh!);
+        if (!fresh) throw new Error("bench/lib/floor-process.ts printed no round");
+        freshFirst.push(fresh);
         plain.push(await b4Round(cluster, client, options.objects, 10, false));
         labelled.push(await b4Round(cluster, client, options.objects, 10, true));
         print(
-          `B4 round ${round + 1}: floor in a new process ${secs(fresh!.seconds)}s (cpu ${secs(fresh!.cpuSeconds)}s), in this process ${secs(plain.at(-1)!)}s, ` +
+          `B4 round ${round + 1}: floor in a new process ${secs(fresh.seconds)}s (cpu ${secs(fresh.cpuSeconds)}s), in this process ${secs(plain.at(-1)!)}s, ` +
             `with our labels ${secs(labelled.at(-1)!)}s`,
         );
       }
