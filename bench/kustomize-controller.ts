@@ -63,7 +63,7 @@ import { ensureKustomizationCrd, KUSTOMIZATION_API_VERSION, KustomizeController 
 import { STAGESET } from "../test/support/pipeline.js";
 import { waitFor } from "../test/support/wait.js";
 import { byVerb, diffCounts, requestTotals, settledTotals, subtract, total, type RequestCounts } from "./lib/apiserver-metrics.js";
-import { applyAllBare, floorObjects } from "./lib/floor.js";
+import { applyAllBare, bulkArtifactFiles, floorObjects } from "./lib/floor.js";
 import { OurController } from "./lib/our-controller.js";
 import { PhaseMeter } from "./lib/process-stats.js";
 
@@ -112,14 +112,6 @@ export function kcBenchOptionsFromEnv(): KcBenchOptions {
 
 // --- artifacts -----------------------------------------------------------------
 
-/** OBJECTS ConfigMaps in one file; with `extraKey`, cm-0 also carries `removeme` (the key the second revision drops). */
-function bulkFiles(objects: number, extraKey: boolean): Record<string, string> {
-  const docs = Array.from({ length: objects }, (_, i) => {
-    const extra = extraKey && i === 0 ? '  removeme: "gone in revision 2"\n' : "";
-    return `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-${i}\n  labels: {app: bench}\ndata:\n  index: "${i}"\n  payload: "${"x".repeat(256)}"\n${extra}`;
-  });
-  return { "configmaps.yaml": docs.join("---\n") };
-}
 
 /** Stage `stage` of set `set` in B3: 20 ConfigMaps with names of their own. */
 function scaleFiles(set: number, stage: number): Record<string, string> {
@@ -312,7 +304,7 @@ async function measure(kubeConfig: KubeConfig, pid: number, action: () => Promis
 async function b1Round(cluster: TestCluster, client: KubeClient, server: ArtifactServer, c: Contender, objects: number, cpuProfileDir: string | undefined): Promise<B1Sample> {
   const namespace = await namespaceFor(cluster, client, `bench-b1-${c.kind}`);
   const t = targetKind(c);
-  const rev1 = server.add(`${namespace}-bulk`, bulkFiles(objects, true), `rev-1@${namespace}`);
+  const rev1 = server.add(`${namespace}-bulk`, bulkArtifactFiles(objects, true), `rev-1@${namespace}`);
   await publishExternalArtifact(client, namespace, "bulk", rev1);
   const proc = await c.start(namespace, cpuProfileDir ? { cpuProfileDir } : {});
   const informer = await watchKind<Target>(client, t.apiVersion, t.kind, namespace);
@@ -354,7 +346,7 @@ async function b1Round(cluster: TestCluster, client: KubeClient, server: Artifac
     );
 
     // Correctness: revision 2 drops cm-0's `removeme`.
-    const rev2 = server.add(`${namespace}-bulk`, bulkFiles(objects, false), `rev-2@${namespace}`);
+    const rev2 = server.add(`${namespace}-bulk`, bulkArtifactFiles(objects, false), `rev-2@${namespace}`);
     await publishExternalArtifact(client, namespace, "bulk", rev2);
     await waitReady("revision 2 Ready", (obj) => isReady(c, obj, source(rev2)));
     const cm0 = await client.get<KubeObject & { data?: Record<string, string> }>({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "cm-0" });
@@ -394,15 +386,22 @@ interface FreshFloorRound {
   round: number;
   seconds: number;
   cpuSeconds: number;
+  /** The design's floor only: seconds of its kustomize build (with the parse), and of its StageInventory write. */
+  buildSeconds?: number;
+  inventorySeconds?: number;
 }
 
 /** Rounds of the floor in one fresh process: the first is cold, the last warm. */
 const FRESH_FLOOR_ROUNDS = 4;
 
-/** Runs bench/lib/floor-process.ts in a new node process for `rounds` rounds of `objects` applies; its rounds in order. */
-async function floorInFreshProcess(cluster: TestCluster, objects: number, rounds: number): Promise<FreshFloorRound[]> {
+/**
+ * Runs bench/lib/floor-process.ts in a new node process for `rounds` rounds
+ * of `objects` objects, the bare floor or the design's floor (`mode`); its
+ * rounds in order.
+ */
+async function floorInFreshProcess(cluster: TestCluster, objects: number, rounds: number, mode: "bare" | "design" = "bare"): Promise<FreshFloorRound[]> {
   const script = join(repoRoot(), "dist", "bench", "lib", "floor-process.js");
-  const { stdout } = await promisify(execFile)(process.execPath, [script, cluster.kubeconfigPath, String(objects), String(rounds)], {
+  const { stdout } = await promisify(execFile)(process.execPath, [script, cluster.kubeconfigPath, String(objects), String(rounds), mode], {
     timeout: 30 * 60_000,
     maxBuffer: 1024 * 1024,
   });
@@ -421,7 +420,7 @@ async function floorInFreshProcess(cluster: TestCluster, objects: number, rounds
 async function buildCost(objects: number, rounds: number): Promise<{ kbuild: Stats; buildStage: Stats }> {
   const root = mkdtempSync(join(tmpdir(), "bench-build-"));
   try {
-    for (const [name, text] of Object.entries(bulkFiles(objects, true))) writeFileSync(join(root, name), text);
+    for (const [name, text] of Object.entries(bulkArtifactFiles(objects, true))) writeFileSync(join(root, name), text);
     const kustomization = { name: "kustomization.yaml", text: "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [configmaps.yaml]\n" };
     const kbuild: number[] = [];
     const stage: number[] = [];
@@ -586,6 +585,7 @@ export async function kustomizeControllerBench(cluster: TestCluster, print: Prin
     const plain: number[] = [];
     const labelled: number[] = [];
     const freshFirst: FreshFloorRound[] = [];
+    const designRounds: FreshFloorRound[] = [];
     for (let round = 0; round < options.rounds; round++) {
       for (const c of b1 ? b1Contenders : []) {
         const sample = await b1Round(cluster, client, server, c, options.objects, c.kind === "ours" && round === 0 ? options.cpuProfileDir : undefined);
@@ -600,11 +600,15 @@ export async function kustomizeControllerBench(cluster: TestCluster, print: Prin
         const [fresh] = await floorInFreshProcess(cluster, options.objects, 1);
         if (!fresh) throw new Error("bench/lib/floor-process.ts printed no round");
         freshFirst.push(fresh);
+        const [design] = await floorInFreshProcess(cluster, options.objects, 1, "design");
+        if (!design) throw new Error("bench/lib/floor-process.ts printed no round of the design's floor");
+        designRounds.push(design);
         plain.push(await b4Round(cluster, client, options.objects, 10, false));
         labelled.push(await b4Round(cluster, client, options.objects, 10, true));
         print(
-          `B4 round ${round + 1}: floor in a new process ${secs(fresh.seconds)}s (cpu ${secs(fresh.cpuSeconds)}s), in this process ${secs(plain.at(-1)!)}s, ` +
-            `with our labels ${secs(labelled.at(-1)!)}s`,
+          `B4 round ${round + 1}: floor in a new process ${secs(fresh.seconds)}s (cpu ${secs(fresh.cpuSeconds)}s), the design's floor in a new process ` +
+            `${secs(design.seconds)}s (build ${secs(design.buildSeconds ?? 0)}s, inventory ${secs(design.inventorySeconds ?? 0)}s), ` +
+            `in this process ${secs(plain.at(-1)!)}s, with our labels ${secs(labelled.at(-1)!)}s`,
         );
       }
     }
@@ -612,14 +616,17 @@ export async function kustomizeControllerBench(cluster: TestCluster, print: Prin
     let floor: Stats | undefined;
     let freshFloor: Stats | undefined;
     let labelledFloor: Stats | undefined;
+    let designFloor: Stats | undefined;
     let warmingFloor: FreshFloorRound[] | undefined;
     if (options.only.has("b4")) {
       floor = stats(plain);
       freshFloor = stats(freshFirst.map((r) => r.seconds));
       labelledFloor = stats(labelled);
+      designFloor = stats(designRounds.map((r) => r.seconds));
       print(
         `B4 floor: bare server-side apply of ${options.objects} objects, 10 at a time: in a new process ${cell(freshFloor, secs)}s; ` +
-          `in this process ${cell(floor, secs)}s; with our labels ${cell(labelledFloor, secs)}s`,
+          `in this process ${cell(floor, secs)}s; with our labels ${cell(labelledFloor, secs)}s; the design's floor in a new process ${cell(designFloor, secs)}s ` +
+          `(${ratio(designFloor, freshFloor)} the floor in a new process)`,
       );
       warmingFloor = await floorInFreshProcess(cluster, options.objects, FRESH_FLOOR_ROUNDS);
       print(`B4 floor, ${FRESH_FLOOR_ROUNDS} rounds in one new process: ${warmingFloor.map((r) => `round ${r.round} ${secs(r.seconds)}s (cpu ${secs(r.cpuSeconds)}s)`).join(", ")}`);
@@ -659,14 +666,13 @@ export async function kustomizeControllerBench(cluster: TestCluster, print: Prin
           `with parsing and checking the rendered objects ${cell(build.buildStage, secs)}s.`,
         "",
       );
-      if (floor && freshFloor && labelledFloor) {
+      if (floor && freshFloor && labelledFloor && designFloor) {
         const ourSamples = b1.get("ours")!;
         const ours = stats(ourSamples.map((s) => s.first.seconds));
         const phase = (name: string) => stats(ourSamples.map((s) => s.phases?.[name] ?? 0));
         const applyPhase = phase("apply");
-        // What any controller that builds the stage with kustomize and labels
-        // what it applies must spend at least: the labelled applies plus the build.
-        const bound = labelledFloor.median + build.kbuild.median;
+        const designBuild = stats(designRounds.map((r) => r.buildSeconds ?? 0));
+        const designInventory = stats(designRounds.map((r) => r.inventorySeconds ?? 0));
         md.push(
           `### B4 floor: a bare server-side-apply client, ${options.objects} objects, 10 at a time (${options.rounds} rounds, between B1's)`,
           "",
@@ -675,6 +681,8 @@ export async function kustomizeControllerBench(cluster: TestCluster, print: Prin
           `| B1 time to Ready, against the floor client in a new process (s) | ${cell(freshFloor, secs)} | ${cell(ours, secs)} | ${ratio(ours, freshFloor)} |`,
           `| B1 time to Ready, against the floor client in the benchmark's warm process (s) | ${cell(floor, secs)} | ${cell(ours, secs)} | ${ratio(ours, floor)} |`,
           `| apply phase alone, against the new process (s) | ${cell(freshFloor, secs)} | ${cell(applyPhase, secs)} | ${ratio(applyPhase, freshFloor)} |`,
+          `| the design's floor in a new process: kustomize build, StageInventory, labelled applies (s) | ${cell(freshFloor, secs)} | ${cell(designFloor, secs)} | ${ratio(designFloor, freshFloor)} |`,
+          `| B1 time to Ready, against the design's floor (s) | ${cell(designFloor, secs)} | ${cell(ours, secs)} | ${ratio(ours, designFloor)} |`,
           `| the warm floor's applies with our labels (s) | ${cell(floor, secs)} | ${cell(labelledFloor, secs)} | ${ratio(labelledFloor, floor)} |`,
           ...(warmingFloor && warmingFloor.length > 1
             ? [
@@ -687,8 +695,11 @@ export async function kustomizeControllerBench(cluster: TestCluster, print: Prin
             `each round runs \`bench/lib/floor-process.ts\` once, before the floor in the benchmark's own long-running process (second row, ` +
             `the lower bound for a warm process). The floor client sends the artifact's objects as they are. Ours carry four labels more (the owner, ` +
             `its namespace, the stage, and the ApplySet member label of the default \`hybrid\` inventory mode); the fourth row is the warm floor ` +
-            `sending those labels too. That labelled floor plus the kustomize build alone (kbuild above, ${secs(build.kbuild.median)}s) is ` +
-            `${secs(bound)}s, ${(bound / floor.median).toFixed(2)}× the warm floor, before anything else a controller does.` +
+            `sending those labels too. The fifth row is the design's floor, also in a new process each round (\`designFloor\` in ` +
+            `bench/lib/floor.ts): what any controller keeping our rules must do before its first apply is done, by a bare loop with no ` +
+            `controller around it — kbuild renders the artifact (${cell(designBuild, secs)}s with the parse), the ${options.objects}-entry ` +
+            `StageInventory is written (${cell(designInventory, secs)}s), then the labelled objects are applied; no StageSet, download, ` +
+            `discovery or status. The sixth row is what our controller spends beyond that.` +
             (warmingFloor && warmingFloor.length > 1
               ? ` The last two rows run the floor client for ${warmingFloor.length} rounds in one new process: its first ${options.objects} applies ` +
                 `took ${secs(warmingFloor[0]!.seconds)}s and ${secs(warmingFloor[0]!.cpuSeconds)}s of its CPU, its round ${warmingFloor.length} ` +

@@ -7,9 +7,12 @@
 // themselves mean little here (tests run in parallel on the shared control
 // plane); only that they were measured.
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { after, test } from "node:test";
+import type { KubeObject, StageInventory } from "../../src/api/types.js";
 import { kustomizeControllerBench } from "../../bench/kustomize-controller.js";
-import { testCluster } from "../support/cluster.js";
+import { designFloor } from "../../bench/lib/floor.js";
+import { KubeClient } from "../../src/kube/client.js";
+import { createTestNamespace, testCluster } from "../support/cluster.js";
 
 test("bench smoke: B1/B2 at 50 objects against kustomize-controller, the dropped key removed by both, and the B4 floor", async () => {
   const cluster = await testCluster();
@@ -43,5 +46,30 @@ test("bench smoke: B1/B2 at 50 objects against kustomize-controller, the dropped
   floorRow("B1 time to Ready, against the floor client in a new process (s)");
   floorRow("B1 time to Ready, against the floor client in the benchmark's warm process (s)");
   assert.doesNotMatch(floorRow("apply phase alone, against the new process (s)"), /\| 0\.00 \| [0-9.]+× \|$/, "our apply phase was measured");
+  floorRow("the design's floor in a new process: kustomize build, StageInventory, labelled applies (s)");
+  floorRow("B1 time to Ready, against the design's floor (s)");
+  const design = /the design's floor in a new process (\d+\.\d+)s \(build (\d+\.\d+)s, inventory (\d+\.\d+)s\)/.exec(lines.join("\n"));
+  assert.ok(design, `no round of the design's floor in\n${lines.join("\n")}`);
+  assert.ok(Number(design[2]) > 0 && Number(design[3]) > 0, `the design's floor built and recorded: ${design[0]}`);
   assert.match(md, /Our B1 by phase .* build \(fetch, kustomize, parse\) \d+\.\d+s, apply \(with the inventory\) \d+\.\d+s, verify \d+\.\d+s/);
+});
+
+test("the design's floor (B4) builds the artifact, records all of it in a StageInventory, then applies every object with our labels", async () => {
+  const cluster = await testCluster();
+  const namespace = await createTestNamespace(cluster, "bench-design-floor");
+  const client = KubeClient.fromKubeConfig(cluster.kubeConfig);
+  after(() => client.close());
+  const result = await designFloor(client, namespace, 20, 10);
+  assert.ok(result.buildSeconds > 0 && result.inventorySeconds > 0 && result.seconds > result.buildSeconds + result.inventorySeconds, JSON.stringify(result));
+  const inventory = await client.get<StageInventory>({ apiVersion: "stages.metio.wtf/v1", kind: "StageInventory", namespace, name: "bulk-bulk-0" });
+  assert.equal(inventory?.spec.entries.length, 20);
+  assert.ok(inventory?.spec.entries.some((e) => e.id === `${namespace}_cm-0__ConfigMap` && e.v === "v1"), JSON.stringify(inventory?.spec.entries.slice(0, 3)));
+  const cm0 = await client.get<KubeObject & { data?: Record<string, string> }>({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "cm-0" });
+  assert.equal(cm0?.data?.removeme, "gone in revision 2");
+  assert.deepEqual(
+    Object.keys(cm0?.metadata.labels ?? {}).sort(),
+    ["app", "applyset.kubernetes.io/part-of", "stages.metio.wtf/name", "stages.metio.wtf/namespace", "stages.metio.wtf/stage"],
+  );
+  const last = await client.get({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "cm-19" });
+  assert.ok(last, "cm-19 applied");
 });
