@@ -63,7 +63,7 @@ import { ensureKustomizationCrd, KUSTOMIZATION_API_VERSION, KustomizeController 
 import { STAGESET } from "../test/support/pipeline.js";
 import { waitFor } from "../test/support/wait.js";
 import { byVerb, diffCounts, requestTotals, settledTotals, subtract, total, type RequestCounts } from "./lib/apiserver-metrics.js";
-import { applyAllBare, bulkArtifactFiles, floorObjects } from "./lib/floor.js";
+import { applyAllBare, bulkArtifactFiles, floorObjects, generatedKustomization } from "./lib/floor.js";
 import { OurController } from "./lib/our-controller.js";
 import { PhaseMeter } from "./lib/process-stats.js";
 
@@ -421,7 +421,7 @@ async function buildCost(objects: number, rounds: number): Promise<{ kbuild: Sta
   const root = mkdtempSync(join(tmpdir(), "bench-build-"));
   try {
     for (const [name, text] of Object.entries(bulkArtifactFiles(objects, true))) writeFileSync(join(root, name), text);
-    const kustomization = { name: "kustomization.yaml", text: "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [configmaps.yaml]\n" };
+    const kustomization = await generatedKustomization(root);
     const kbuild: number[] = [];
     const stage: number[] = [];
     for (let i = 0; i < rounds; i++) {

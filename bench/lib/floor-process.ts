@@ -5,8 +5,9 @@
 //
 // Run as `node dist/bench/lib/floor-process.js KUBECONFIG OBJECTS ROUNDS [bare|design]`;
 // prints one JSON line per round: {"round": n, "seconds": s, "cpuSeconds": c}
-// (wall time of the measured work alone, and this process's CPU over it;
-// with `design`, also buildSeconds and inventorySeconds). Each round works in
+// (wall time of the measured work alone, and this process's CPU over it,
+// which for `design` also covers writing the artifact to a temporary
+// directory first; with `design`, also buildSeconds and inventorySeconds). Each round works in
 // a namespace of its own, which it deletes and waits out before the next
 // round starts.
 // - bare (the default): OBJECTS ConfigMaps applied, 10 at a time;

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import type { KubeObject } from "../../src/api/types.js";
 import { buildInventories, entriesOf, memberLabels } from "../../src/apply/inventory.js";
 import { managedLabels } from "../../src/apply/objects.js";
+import { listGeneratedResources, renderGeneratedKustomization } from "../../src/build/kustomization.js";
 import { runKustomize } from "../../src/build/kustomize.js";
 import type { KubeClient } from "../../src/kube/client.js";
 
@@ -51,16 +52,19 @@ export async function applyAllBare(client: KubeClient, objects: readonly KubeObj
 /** The controller's default `--inventory-shard-cap`: the 1000 entries fit one StageInventory. */
 const DEFAULT_SHARD_CAP = 5000;
 
-/** The kustomization a StageSet stage of a plain directory is built with (the artifact has none of its own). */
-const GENERATED_KUSTOMIZATION = {
-  name: "kustomization.yaml",
-  text: "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [configmaps.yaml]\n",
-};
+/**
+ * The kustomization a stage of a plain directory (the B1 artifact has none)
+ * is built with: Flux's generated one, from src/build as the controller makes it.
+ */
+export async function generatedKustomization(dir: string): Promise<{ name: string; text: string }> {
+  return { name: "kustomization.yaml", text: renderGeneratedKustomization(await listGeneratedResources(dir)) };
+}
 
 /**
  * The design's floor for B1, in `namespace`, as StageSet `bulk`'s stage
  * `bulk` in the default hybrid inventory mode: kbuild renders the B1 artifact
- * (`objects` ConfigMaps, from a directory written before the clock starts),
+ * (`objects` ConfigMaps, from a directory written, and its kustomization
+ * generated, before the clock starts),
  * the rendered JSON lines are parsed, placed in `namespace` and given our four
  * labels, the 1000-entry StageInventory is server-side applied, and then the
  * objects, `concurrency` at a time. Nothing else: no StageSet, no download,
@@ -80,8 +84,9 @@ export async function designFloor(
     for (const [name, text] of Object.entries(bulkArtifactFiles(objects, true))) writeFileSync(join(root, name), text);
     const owner = { name: "bulk", namespace };
     const labels = { ...memberLabels("hybrid", owner, "bulk"), ...managedLabels(owner, "bulk") };
+    const kustomization = await generatedKustomization(root);
     const started = performance.now();
-    const rendered = await runKustomize(root, root, { kustomization: GENERATED_KUSTOMIZATION, output: "json-lines" });
+    const rendered = await runKustomize(root, root, { kustomization, output: "json-lines" });
     const desired = rendered
       .split("\n")
       .filter(Boolean)
