@@ -7,9 +7,9 @@
 // prints one JSON line per round: {"round": n, "seconds": s, "cpuSeconds": c}
 // (wall time of the measured work alone, and this process's CPU over it,
 // which for `design` also covers writing the artifact to a temporary
-// directory first; with `design`, also buildSeconds and inventorySeconds). Each round works in
-// a namespace of its own, which it deletes and waits out before the next
-// round starts.
+// directory first; with `design`, also buildSeconds and inventorySeconds).
+// Each round works in a namespace of its own, which it deletes and waits out
+// before the next round starts.
 // - bare (the default): OBJECTS ConfigMaps applied, 10 at a time;
 // - design: the design's floor (designFloor in ./floor.ts): the kustomize
 //   build, the StageInventory and the labelled applies, 10 at a time.
